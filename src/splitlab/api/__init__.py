@@ -1,0 +1,1 @@
+"""HTTP adapters: one router module per API dialect over the shared services."""

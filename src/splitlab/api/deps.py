@@ -1,0 +1,117 @@
+"""Route dependencies: the request's unit of work, the caller, and the workspace it acts in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from splitlab.auth import service as auth_service
+from splitlab.auth.service import Principal
+from splitlab.auth.tokens import Scope
+from splitlab.config import Settings
+from splitlab.errors import NotFound, PermissionDenied, Unauthenticated
+from splitlab.storage.engine import Database
+from splitlab.storage.models import Workspace
+from splitlab.workspaces import service as workspaces
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed before the response is sent, rolled back on error."""
+    with get_database(request).session_scope() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response goes out, so a 2xx means committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <token>'")
+    return credentials.strip()
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    principal = auth_service.authenticate(
+        session, _bearer(authorization), demo=get_settings(request).demo
+    )
+    request.state.principal = principal
+    return principal
+
+
+def require(scope: Scope) -> object:
+    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.can(scope):
+            raise PermissionDenied(f"This action needs a token with '{scope.value}' scope")
+        return principal
+
+    dependency.__name__ = f"require_{scope.value}"
+    return Depends(dependency)
+
+
+#: Any valid token (GET routes).
+Reader = Annotated[Principal, require(Scope.READONLY)]
+#: ``experiment`` or ``admin`` scope (routes that write experiments, users, assignments, events).
+Writer = Annotated[Principal, require(Scope.EXPERIMENT)]
+#: ``admin`` scope (tokens, data management).
+Admin = Annotated[Principal, require(Scope.ADMIN)]
+
+
+def workspace_for(
+    session: Session, settings: Settings, principal: Principal, requested: str | None
+) -> Workspace:
+    """The workspace a call acts in.
+
+    A workspace-bound token always acts in its own (naming another is a 404, never a leak); an
+    unbound token acts in the one it names, or the default workspace.
+    """
+    if principal.workspace_id is not None:
+        workspace = workspaces.get_by_id(session, principal.workspace_id)
+        if workspace is None or (requested is not None and requested != workspace.key):
+            raise NotFound("Workspace not found", code="workspace_not_found")
+        return workspace
+    return workspaces.require(session, requested or settings.default_workspace)
+
+
+def get_workspace(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(get_principal)],
+    workspace_header: Annotated[
+        str | None,
+        Header(
+            alias="X-Splitlab-Workspace",
+            description="Workspace key to act in (unbound tokens; default: the default workspace)",
+        ),
+    ] = None,
+    workspace_query: Annotated[
+        str | None,
+        Query(alias="workspace", description="Workspace key (alternative to the header)"),
+    ] = None,
+) -> Workspace:
+    return workspace_for(
+        session, get_settings(request), principal, workspace_query or workspace_header
+    )
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

@@ -1,0 +1,464 @@
+"""``/api/experiments``: seed 000's key-addressed API, and seed 003's dialect on the same path.
+
+A request naming ``workspaceId`` (query for GET, body for POST, and every PATCH) is seed 003's; the
+rest is seed 000's. Both translate into the same experiment service.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from splitlab.api import legacy
+from splitlab.api.deps import (
+    Reader,
+    SessionDep,
+    WorkspaceDep,
+    Writer,
+    get_settings,
+)
+from splitlab.api.handlers import ERROR_SCHEMA
+from splitlab.api.schemas import (
+    ExperimentBodyBase,
+    ExperimentPatchBase,
+    ExperimentReadBase,
+    LifecycleEventRead,
+    settings_changes,
+)
+from splitlab.config import Settings
+from splitlab.errors import BadRequest, ValidationFailed
+from splitlab.experiments import service
+from splitlab.experiments.model import ExperimentStatus
+from splitlab.experiments.schemas import ExperimentChanges, ExperimentSpec, VariantSpec
+from splitlab.storage.models import Experiment
+
+M = TypeVar("M", bound=BaseModel)
+
+router = APIRouter(prefix="/api/experiments", tags=["experiments"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for code, text in {
+        400: "Malformed request (seed 003 dialect)",
+        401: "Missing, invalid, revoked or expired token",
+        403: "The token's scope does not allow this",
+        404: "No such experiment in this workspace",
+        409: "Duplicate key or name, or an illegal lifecycle transition",
+        422: "Request validation failed",
+    }.items()
+}
+
+
+class VariantIn(BaseModel):
+    key: str
+    name: str | None = None
+    allocation: float | None = Field(default=None, ge=0, le=100)
+    is_control: bool | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class VariantOut(BaseModel):
+    key: str
+    name: str
+    allocation: float
+    is_control: bool
+    config: dict[str, Any]
+
+
+class ExperimentCreate(ExperimentBodyBase):
+    variants: list[VariantIn] | None = None
+
+
+class ExperimentUpdate(ExperimentPatchBase):
+    variants: list[VariantIn] | None = None
+
+
+class ExperimentRead(ExperimentReadBase):
+    variants: list[VariantOut]
+
+    @classmethod
+    def of(cls, experiment: Experiment, workspace_key: str) -> ExperimentRead:
+        return cls(
+            **cls.common(experiment, workspace_key),
+            variants=[
+                VariantOut(
+                    key=v.key,
+                    name=v.name,
+                    allocation=v.allocation,
+                    is_control=v.is_control,
+                    config=v.config or {},
+                )
+                for v in experiment.variants
+            ],
+        )
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentRead]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+
+
+class ConcludeBody(BaseModel):
+    winning_variant: str | None = None
+    notes: str | None = None
+
+
+class LifecycleHistory(BaseModel):
+    experiment_key: str
+    events: list[LifecycleEventRead]
+
+
+class ExperimentStatsRead(BaseModel):
+    total_experiments: int
+    running_experiments: int
+    completed_experiments: int
+    draft_experiments: int
+    paused_experiments: int
+    cancelled_experiments: int
+    total_users_assigned: int
+    total_metrics_tracked: int
+
+
+def to_specs(variants: list[VariantIn] | None) -> list[VariantSpec] | None:
+    if variants is None:
+        return None
+    try:
+        return [VariantSpec.model_validate(v.model_dump()) for v in variants]
+    except ValidationError as exc:
+        raise ValidationFailed(str(exc.errors()[0]["msg"]), details=exc.errors()) from None
+
+
+async def json_body(request: Request) -> Any:
+    """The raw JSON body, for the collection routes whose dialect depends on its content."""
+    if not await request.body():
+        return {}
+    try:
+        return await request.json()
+    except ValueError:
+        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EitherShape = ExperimentRead | legacy.LegacyExperiment
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        bound = f" between 1 and {maximum}" if maximum else " of at least 1"
+        raise ValidationFailed(
+            f"{name} must be an integer{bound}",
+            details=[{"loc": ["query", name], "msg": f"must be an integer{bound}", "type": "int"}],
+        )
+    return int(raw)
+
+
+def _statuses(raw: str | None) -> list[ExperimentStatus] | None:
+    if not raw:
+        return None
+    words = [word.strip().lower() for word in raw.split(",") if word.strip()]
+    try:
+        return [ExperimentStatus(word) for word in words]
+    except ValueError:
+        allowed = ", ".join(s.value for s in ExperimentStatus)
+        raise ValidationFailed(
+            f"status must be one of: {allowed}",
+            details=[{"loc": ["query", "status"], "msg": f"one of {allowed}", "type": "enum"}],
+        ) from None
+
+
+@router.get(
+    "",
+    response_model=None,
+    responses={200: {"model": ExperimentList | legacy.LegacyPage}, **ERRORS},
+    summary="List experiments (seed 000), or a workspace's experiments (seed 003)",
+)
+@router.get("/", include_in_schema=False, response_model=None)
+def list_experiments(
+    session: SessionDep,
+    principal: Reader,
+    settings: SettingsDep,
+    workspace: WorkspaceDep,
+    status_filter: Annotated[
+        str | None,
+        Query(
+            alias="status",
+            description="draft, running, paused, completed, cancelled "
+            "(seed 003: active, inactive, completed)",
+        ),
+    ] = None,
+    page: Annotated[str | None, Query(description="Page number, from 1")] = None,
+    page_size: Annotated[str | None, Query(description="Seed 000: items per page (≤ 100)")] = None,
+    search: Annotated[str | None, Query(description="Substring of name or key")] = None,
+    workspace_id: Annotated[
+        str | None, Query(alias="workspaceId", description="Seed 003: the workspace to list")
+    ] = None,
+    limit: Annotated[str | None, Query(description="Seed 003: items per page (≤ 100)")] = None,
+    sort_by: Annotated[str | None, Query(alias="sortBy", description="Seed 003")] = None,
+    sort_order: Annotated[str | None, Query(alias="sortOrder", description="Seed 003")] = None,
+) -> ExperimentList | legacy.LegacyPage:
+    if workspace_id is not None:
+        return legacy.list_page(
+            session,
+            settings,
+            principal,
+            workspace_id=workspace_id,
+            status=status_filter,
+            page=page,
+            limit=limit,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+    size = _int("page_size", page_size, 50, maximum=100)
+    result = service.list_experiments(
+        session,
+        workspace,
+        statuses=_statuses(status_filter),
+        search=search,
+        page=_int("page", page, 1),
+        size=size,
+    )
+    return ExperimentList(
+        experiments=[ExperimentRead.of(e, workspace.key) for e in result.items],
+        total=result.total,
+        page=result.page,
+        page_size=result.size,
+        total_pages=result.total_pages,
+    )
+
+
+CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        ExperimentCreate.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        ),
+                        legacy.LegacyCreate.model_json_schema(
+                            by_alias=True, ref_template="#/components/schemas/{model}"
+                        ),
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=None,
+    responses={201: {"model": EitherShape}, **ERRORS},
+    openapi_extra=CREATE_BODY,
+    summary="Create an experiment (seed 000; seed 003 when the body has workspaceId)",
+)
+@router.post("/", status_code=201, include_in_schema=False, response_model=None)
+def create_experiment(
+    session: SessionDep,
+    principal: Writer,
+    settings: SettingsDep,
+    workspace: WorkspaceDep,
+    body: JsonBody,
+) -> EitherShape:
+    data = _object(body)
+    if "workspaceId" in data:
+        return legacy.create(session, settings, principal, data)
+    payload = _validate(ExperimentCreate, data)
+    experiment = service.create_experiment(
+        session,
+        workspace,
+        ExperimentSpec(
+            key=payload.key,
+            name=payload.name,
+            description=payload.description,
+            hypothesis=payload.hypothesis,
+            variants=to_specs(payload.variants),
+            targeting=payload.targeting,
+            settings=payload.config,
+            start_date=payload.start_date,
+            end_date=payload.end_date,
+            created_by=payload.created_by,
+        ),
+        actor=principal.actor,
+    )
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
+    """Validate a body read by hand, failing exactly as FastAPI's own body validation would."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": legacy.LegacyStatusChange.model_json_schema(
+                    by_alias=True, ref_template="#/components/schemas/{model}"
+                )
+            }
+        },
+    }
+}
+
+
+@router.patch(
+    "",
+    response_model=legacy.LegacyExperiment,
+    responses=ERRORS,
+    openapi_extra=PATCH_BODY,
+    summary="Seed 003: activate, deactivate or complete an experiment",
+)
+def patch_experiment_status(
+    session: SessionDep, principal: Writer, settings: SettingsDep, body: JsonBody
+) -> legacy.LegacyExperiment:
+    return legacy.change_status(session, settings, principal, _object(body))
+
+
+@router.get("/stats", response_model=ExperimentStatsRead, responses=ERRORS)
+def experiment_stats(
+    session: SessionDep, _: Reader, workspace: WorkspaceDep
+) -> ExperimentStatsRead:
+    """Counts of the workspace's experiments by status, assigned users and tracked metrics."""
+    stats = service.experiment_stats(session, workspace)
+    return ExperimentStatsRead(
+        total_experiments=stats.total,
+        running_experiments=stats.by_status["running"],
+        completed_experiments=stats.by_status["completed"],
+        draft_experiments=stats.by_status["draft"],
+        paused_experiments=stats.by_status["paused"],
+        cancelled_experiments=stats.by_status["cancelled"],
+        total_users_assigned=stats.total_users_assigned,
+        total_metrics_tracked=stats.total_metrics_tracked,
+    )
+
+
+@router.get("/{key}", response_model=ExperimentRead, responses=ERRORS)
+def get_experiment(
+    key: str, session: SessionDep, _: Reader, workspace: WorkspaceDep
+) -> ExperimentRead:
+    """One experiment, by key (or integer id)."""
+    return ExperimentRead.of(service.get_experiment(session, workspace, key), workspace.key)
+
+
+@router.put("/{key}", response_model=ExperimentRead, responses=ERRORS)
+def update_experiment(
+    key: str,
+    body: ExperimentUpdate,
+    session: SessionDep,
+    principal: Writer,
+    workspace: WorkspaceDep,
+) -> ExperimentRead:
+    """Edit an experiment; variants and allocations only while it is a draft (409 otherwise)."""
+    experiment = service.update_experiment(
+        session, workspace, key, to_changes(body), actor=principal.actor
+    )
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+def to_changes(
+    body: ExperimentPatchBase, variants: list[VariantSpec] | None = None
+) -> ExperimentChanges:
+    sent = body.model_fields_set
+    fields: dict[str, Any] = {
+        name: getattr(body, name)
+        for name in (
+            "key",
+            "name",
+            "description",
+            "hypothesis",
+            "targeting",
+            "start_date",
+            "end_date",
+        )
+        if name in sent
+    }
+    fields.update(settings_changes(body.config))
+    if "variants" in sent:
+        fields["variants"] = (
+            variants if variants is not None else to_specs(getattr(body, "variants", None))
+        )
+    return ExperimentChanges.model_validate(fields)
+
+
+@router.delete("/{key}", response_model=ExperimentRead, responses=ERRORS)
+def cancel_experiment(
+    key: str, session: SessionDep, principal: Writer, workspace: WorkspaceDep
+) -> ExperimentRead:
+    """Cancel an experiment. Its history and data are kept; a completed one cannot be cancelled."""
+    experiment = service.cancel_experiment(session, workspace, key, actor=principal.actor)
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+@router.post("/{key}/start", response_model=ExperimentRead, responses=ERRORS)
+def start_experiment(
+    key: str, session: SessionDep, principal: Writer, workspace: WorkspaceDep
+) -> ExperimentRead:
+    """Start a draft or resume a paused experiment."""
+    experiment = service.start_experiment(session, workspace, key, actor=principal.actor)
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+@router.post("/{key}/pause", response_model=ExperimentRead, responses=ERRORS)
+def pause_experiment(
+    key: str, session: SessionDep, principal: Writer, workspace: WorkspaceDep
+) -> ExperimentRead:
+    """Pause a running experiment: no new assignments until it is started again."""
+    experiment = service.pause_experiment(session, workspace, key, actor=principal.actor)
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+@router.post("/{key}/conclude", response_model=ExperimentRead, responses=ERRORS)
+def conclude_experiment(
+    key: str,
+    session: SessionDep,
+    principal: Writer,
+    workspace: WorkspaceDep,
+    body: ConcludeBody | None = None,
+) -> ExperimentRead:
+    """Complete a running or paused experiment, recording the winning variant and notes."""
+    body = body or ConcludeBody()
+    experiment = service.conclude_experiment(
+        session,
+        workspace,
+        key,
+        winning_variant=body.winning_variant,
+        notes=body.notes,
+        actor=principal.actor,
+    )
+    return ExperimentRead.of(experiment, workspace.key)
+
+
+@router.get("/{key}/events", response_model=LifecycleHistory, responses=ERRORS)
+def lifecycle_events(
+    key: str, session: SessionDep, _: Reader, workspace: WorkspaceDep
+) -> LifecycleHistory:
+    """The experiment's lifecycle history: every transition and edit, oldest first."""
+    experiment, events = service.lifecycle_history(session, workspace, key)
+    return LifecycleHistory(
+        experiment_key=experiment.key, events=[LifecycleEventRead.of(e) for e in events]
+    )

@@ -1,0 +1,94 @@
+"""Where errors become HTTP responses, all in one shape: ``{"error", "code", "details"?}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from splitlab.errors import AppError, BadRequest
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def clean_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic's error list without the parts that are noise on the wire (urls, raw ctx)."""
+    cleaned = []
+    for error in errors:
+        item = {k: v for k, v in error.items() if k in ("loc", "msg", "type", "input")}
+        cleaned.append(jsonable_encoder(item))
+    return cleaned
+
+
+def summarise(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors[:3]:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc)
+        parts.append(f"{field}: {error.get('msg')}" if field else str(error.get("msg")))
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "Invalid request: " + "; ".join(parts) + more
+
+
+def bad_request_from(exc: ValidationError, *, prefix: tuple[str, ...] = ("body",)) -> BadRequest:
+    """Seed 003 answers malformed input with 400, not FastAPI's 422."""
+    errors = clean_errors({**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False))
+    return BadRequest(summarise(errors), code="validation_error", details=errors)
+
+
+async def app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = clean_errors(exc.errors())
+    body = {"error": summarise(errors), "code": "validation_error", "details": errors}
+    return JSONResponse(body, status_code=422)
+
+
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSONResponse(
+        {"error": message, "code": code},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+#: OpenAPI description of the error body, attached to every route's documented error responses.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "code"],
+    "properties": {
+        "error": {"type": "string", "description": "Human-readable message"},
+        "code": {"type": "string", "description": "Machine-readable error code"},
+        "details": {"description": "Validation problems, one per field"},
+    },
+}

@@ -1,0 +1,141 @@
+"""Seed 001 API-token management. Admin only; the secret is shown once, at creation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from splitlab.api.deps import Admin, SessionDep, get_settings, workspace_for
+from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
+from splitlab.auth import service
+from splitlab.auth.tokens import Scope
+from splitlab.storage.base import utcnow
+from splitlab.storage.models import ApiToken
+from splitlab.workspaces import service as workspaces
+
+router = APIRouter(prefix="/api-tokens", tags=["v1: api tokens"])
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    scope: Scope = Field(
+        default=Scope.READONLY, description="admin, experiment or readonly (least privilege)"
+    )
+    workspace: str | None = Field(default=None, description="Bind the token to this workspace")
+    expires_at: datetime | None = None
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    is_active: bool | None = None
+
+
+class TokenRead(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    scope: Scope
+    prefix: str = Field(description="The first characters of the secret, to recognise it")
+    workspace: str | None
+    is_active: bool
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenCreated(TokenRead):
+    token: str = Field(description="The secret. Shown only in this response: store it now.")
+
+
+def _read(session: Session, token: ApiToken) -> TokenRead:
+    workspace = workspaces.get_by_id(session, token.workspace_id) if token.workspace_id else None
+    return TokenRead(
+        id=token.id,
+        name=token.name,
+        description=token.description,
+        scope=Scope(token.scope),
+        prefix=token.prefix,
+        workspace=workspace.key if workspace else None,
+        is_active=token.is_active,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        created_by=token.created_by,
+        created_at=token.created_at,
+        updated_at=token.updated_at,
+    )
+
+
+@router.post(
+    "/", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=ERRORS
+)
+def create_token(
+    body: TokenCreate, request: Request, session: SessionDep, principal: Admin
+) -> TokenCreated:
+    """Issue a token. A workspace-bound admin can only issue tokens bound to its workspace."""
+    workspace = None
+    if body.workspace is not None or principal.workspace_id is not None:
+        workspace = workspace_for(session, get_settings(request), principal, body.workspace)
+    expires_at = body.expires_at
+    if expires_at is None and body.expires_in_days is not None:
+        expires_at = utcnow() + timedelta(days=body.expires_in_days)
+    issued = service.create_token(
+        session,
+        name=body.name,
+        scope=body.scope,
+        description=body.description,
+        workspace=workspace,
+        expires_at=expires_at,
+        issuer=principal,
+    )
+    return TokenCreated(**_read(session, issued.token).model_dump(), token=issued.secret)
+
+
+@router.get("/", response_model=list[TokenRead], responses=ERRORS)
+def list_tokens(
+    response: Response, session: SessionDep, principal: Admin, skip: Skip = 0, limit: Limit = 100
+) -> list[TokenRead]:
+    """Tokens (prefixes only, never secrets); the total is in ``X-Total-Count``."""
+    tokens, total = service.list_tokens(session, principal, offset=skip, limit=limit)
+    set_total(response, total)
+    return [_read(session, t) for t in tokens]
+
+
+@router.get("/{token_id}", response_model=TokenRead, responses=ERRORS)
+def get_token(token_id: int, session: SessionDep, principal: Admin) -> TokenRead:
+    return _read(session, service.get_token(session, principal, token_id))
+
+
+@router.put("/{token_id}", response_model=TokenRead, responses=ERRORS)
+def update_token(
+    token_id: int, body: TokenUpdate, session: SessionDep, principal: Admin
+) -> TokenRead:
+    """Rename, describe, or (de)activate a token; deactivation applies from the next request."""
+    token = service.update_token(
+        session,
+        principal,
+        token_id,
+        name=body.name,
+        description=body.description,
+        is_active=body.is_active,
+        fields=set(body.model_fields_set),
+    )
+    return _read(session, token)
+
+
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+def delete_token(token_id: int, session: SessionDep, principal: Admin) -> Response:
+    """Delete a token for good."""
+    service.delete_token(session, principal, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

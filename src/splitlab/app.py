@@ -1,0 +1,59 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from splitlab import __version__
+from splitlab.api import experiments, handlers, system, v1
+from splitlab.bootstrap import bootstrap
+from splitlab.config import Settings
+from splitlab.observability import AppMetrics, MetricsMiddleware
+from splitlab.storage.engine import Database
+
+DESCRIPTION = """\
+Splitlab is a self-hosted A/B testing platform. Every route except `/health`, `/metrics` and
+these docs needs `Authorization: Bearer <token>`. Errors always have the shape
+`{"error": "<message>", "code": "<machine_code>", "details": ...}`.
+
+Three dialects share one domain: seed 000's key-addressed `/api/experiments/...`, seed 003's
+workspace-scoped `/api/experiments?workspaceId=...`, and seed 001's `/api/v1/...`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an app from ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    db = Database(settings.database_url, echo=settings.sql_echo)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(bootstrap, db, settings)
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Splitlab",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/api/v1/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.started_at = time.monotonic()
+    app.state.metrics = AppMetrics(db)
+
+    handlers.install(app)
+    app.include_router(system.router)
+    app.include_router(experiments.router)
+    app.include_router(v1.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,166 @@
+"""The ``splitlab`` command: serve, migrate, and manage tokens."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from splitlab.auth import service as auth
+from splitlab.auth.tokens import Scope
+from splitlab.bootstrap import DEMO_WARNING, bootstrap
+from splitlab.config import Settings
+from splitlab.errors import AppError
+from splitlab.storage.engine import Database
+from splitlab.storage.migrate import upgrade
+from splitlab.workspaces import service as workspaces
+
+app = typer.Typer(help="Splitlab: self-hosted A/B testing.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="SQLAlchemy URL (default: $SPLITLAB_DATABASE_URL or ./splitlab.db)"
+    ),
+]
+
+
+def _settings(database_url: str | None, **overrides: object) -> Settings:
+    """Settings from the environment, with command-line options exported so workers see them."""
+    if database_url:
+        os.environ["SPLITLAB_DATABASE_URL"] = database_url
+    for name, value in overrides.items():
+        os.environ[f"SPLITLAB_{name.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
+    return Settings()
+
+
+def _migrated(settings: Settings) -> Database:
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    return db
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply database migrations and exit."""
+    settings = _settings(database_url)
+    _migrated(settings).dispose()
+    typer.echo("Database is up to date.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    database_url: DatabaseUrl = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Demo mode: well-known tokens")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Apply migrations, then serve the API, docs and dashboard."""
+    import uvicorn
+
+    settings = _settings(database_url, demo=demo) if demo else _settings(database_url)
+    db = _migrated(settings)
+    secret = bootstrap(db, settings, create_admin_if_none=True)
+    db.dispose()
+    if secret is not None:
+        typer.secho("Created an admin API token (shown once, store it now):", fg="yellow")
+        typer.echo(f"  {secret}")
+    if settings.demo:
+        typer.secho(DEMO_WARNING, fg="red", err=True)
+    typer.echo(f"Splitlab on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
+    uvicorn.run(
+        "splitlab.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[Scope, typer.Option(help="admin, experiment or readonly")],
+    name: Annotated[str, typer.Option(help="A name to recognise the token by")],
+    workspace: Annotated[str | None, typer.Option(help="Bind to this workspace key")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a token and print its secret (shown once)."""
+    from datetime import timedelta
+
+    from splitlab.storage.base import utcnow
+
+    db = _migrated(_settings(database_url))
+    try:
+        with db.session_scope() as session:
+            bound = workspaces.require(session, workspace) if workspace else None
+            issued = auth.create_token(
+                session,
+                name=name,
+                scope=scope,
+                description=description,
+                workspace=bound,
+                expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+            )
+    except AppError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    typer.echo(f"id {issued.token.id}, scope {scope.value}, prefix {issued.token.prefix}")
+    typer.echo(issued.secret)
+
+
+@token_app.command("list")
+def token_list(database_url: DatabaseUrl = None) -> None:
+    """List tokens (prefixes only)."""
+    db = _migrated(_settings(database_url))
+    with db.session_scope() as session:
+        tokens, _ = auth.list_tokens(session, None, limit=10_000)
+        rows = [
+            (
+                t.id,
+                t.prefix,
+                t.scope,
+                "active" if t.is_active else "revoked",
+                t.name,
+                t.last_used_at,
+            )
+            for t in tokens
+        ]
+    db.dispose()
+    typer.echo(f"{'ID':>4}  {'PREFIX':<14} {'SCOPE':<10} {'STATE':<8} {'LAST USED':<20} NAME")
+    for token_id, prefix, scope, state, name, last_used in rows:
+        used = last_used.strftime("%Y-%m-%d %H:%M") if last_used else "never"
+        typer.echo(f"{token_id:>4}  {prefix:<14} {scope:<10} {state:<8} {used:<20} {name}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ref: Annotated[str, typer.Argument(help="Token id or prefix")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token; it stops working on the very next request."""
+    db = _migrated(_settings(database_url))
+    try:
+        with db.session_scope() as session:
+            token = auth.revoke_token(session, ref)
+            typer.echo(f"Revoked token {token.id} ({token.prefix}, {token.name}).")
+    except AppError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    app()

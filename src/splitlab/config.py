@@ -1,0 +1,33 @@
+"""Runtime configuration: one pydantic-settings object, read from ``SPLITLAB_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'splitlab.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything a Splitlab process needs to know; nothing is read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="SPLITLAB_", env_file=None, extra="ignore")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    # Seed 000 documents the bare REDIS_URL / REDIS_PASSWORD names; accept both spellings.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPLITLAB_REDIS_URL", "REDIS_URL")
+    )
+    redis_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPLITLAB_REDIS_PASSWORD", "REDIS_PASSWORD")
+    )
+    redis_prefix: str = "splitlab"
+    admin_token: SecretStr | None = None
+    demo: bool = False
+    metrics_public: bool = True
+    default_workspace: str = "default"
+    sql_echo: bool = False

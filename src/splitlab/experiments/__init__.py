@@ -1,0 +1,1 @@
+"""Experiments: definitions, variants, and their lifecycle."""

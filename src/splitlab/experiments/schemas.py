@@ -1,0 +1,79 @@
+"""Dialect-neutral inputs of the experiment service.
+
+Each API dialect parses its own wire shape and translates it into these; the service never sees
+camelCase, ``allocation_pct`` or seed 003's status words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from splitlab.experiments.model import ExperimentStatus
+
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class VariantSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str | None = Field(default=None, max_length=200)
+    allocation: float | None = Field(default=None, ge=0, le=100)
+    is_control: bool | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExperimentSettings(BaseModel):
+    """Seed 000's experiment config options with their documented defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sticky_bucketing: bool = True
+    override_enabled: bool = True
+    min_sample_size: int = Field(default=100, ge=1)
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+
+
+class ExperimentSpec(BaseModel):
+    """Everything needed to create an experiment."""
+
+    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    hypothesis: str | None = None
+    variants: list[VariantSpec] | None = None
+    targeting: dict[str, Any] = Field(default_factory=dict)
+    settings: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    status: ExperimentStatus = ExperimentStatus.DRAFT
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    created_by: str | None = Field(default=None, max_length=200)
+    variant_ref: str | None = Field(default=None, max_length=200)
+    metrics: dict[str, Any] | None = None
+
+
+class ExperimentChanges(BaseModel):
+    """A partial edit: only the fields the client actually sent (``model_fields_set``) apply."""
+
+    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    hypothesis: str | None = None
+    variants: list[VariantSpec] | None = None
+    targeting: dict[str, Any] | None = None
+    sticky_bucketing: bool | None = None
+    override_enabled: bool | None = None
+    min_sample_size: int | None = Field(default=None, ge=1)
+    confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    variant_ref: str | None = Field(default=None, max_length=200)
+    metrics: dict[str, Any] | None = None
+
+
+class Page(BaseModel):
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=50, ge=1, le=100)

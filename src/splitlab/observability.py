@@ -1,0 +1,88 @@
+"""Prometheus metrics: request counts and latency per route, experiments by status.
+
+Each app gets its own registry (no process-global state, so tests can build many apps). With
+several workers each process exposes its own counters, as Prometheus expects of scraped targets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from splitlab.experiments import repository as experiments
+from splitlab.experiments.model import ExperimentStatus
+
+if TYPE_CHECKING:
+    from splitlab.storage.engine import Database
+
+
+class AppMetrics:
+    def __init__(self, db: Database) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "splitlab_http_requests",
+            "HTTP requests by method, route template and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "splitlab_http_request_duration_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.registry.register(_ExperimentCollector(db))
+
+
+class _ExperimentCollector(Collector):
+    """Experiments by status, read from the database at scrape time (never a stale copy)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "splitlab_experiments", "Experiments by lifecycle status", labels=["status"]
+        )
+        with self.db.session_scope() as session:
+            counts = experiments.count_by_status(session, None)
+        for status in ExperimentStatus:
+            gauge.add_metric([status.value], counts.get(status.value, 0))
+        yield gauge
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: times each HTTP request and labels it by its route template."""
+
+    def __init__(self, app: ASGIApp, metrics: AppMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, template, str(status_code)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

@@ -1,0 +1,16 @@
+"""Every ORM model, imported here so that ``Base.metadata`` is complete for Alembic."""
+
+from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Variant
+from splitlab.storage.models.tracking import Event, Exposure
+from splitlab.storage.models.workspace import ApiToken, User, Workspace
+
+__all__ = [
+    "ApiToken",
+    "Event",
+    "Experiment",
+    "Exposure",
+    "LifecycleEvent",
+    "User",
+    "Variant",
+    "Workspace",
+]

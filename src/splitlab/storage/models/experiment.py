@@ -1,0 +1,94 @@
+"""The control plane: experiments, their variants and their lifecycle history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from splitlab.storage.base import Base, JSONType, utcnow
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "key"),
+        UniqueConstraint("workspace_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    hypothesis: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+
+    targeting: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    sticky_bucketing: Mapped[bool] = mapped_column(Boolean, default=True)
+    override_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_sample_size: Mapped[int] = mapped_column(Integer, default=100)
+    confidence_level: Mapped[float] = mapped_column(Float, default=0.95)
+    # Assignment: GrowthBook-compatible hashing. hash_seed None means "the experiment key".
+    hash_seed: Mapped[str | None] = mapped_column(String(200))
+    hash_version: Mapped[int] = mapped_column(Integer, default=2)
+    bucket_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Seed 003's free-form fields.
+    variant_ref: Mapped[str | None] = mapped_column(String(200))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    start_date: Mapped[datetime | None]
+    end_date: Mapped[datetime | None]
+    winning_variant: Mapped[str | None] = mapped_column(String(100))
+    conclusion_notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    variants: Mapped[list[Variant]] = relationship(
+        back_populates="experiment",
+        lazy="raise",
+        order_by="Variant.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class Variant(Base):
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("experiment_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    allocation: Mapped[float] = mapped_column(Float)
+    is_control: Mapped[bool] = mapped_column(Boolean, default=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="variants", lazy="raise")
+
+
+class LifecycleEvent(Base):
+    """One row per transition or edit of an experiment: who, when, from, to, what changed, why."""
+
+    __tablename__ = "lifecycle_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,67 @@
+"""The data plane: exposures (assignments that counted) and tracked events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from splitlab.storage.base import Base, JSONType, utcnow
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere for high-volume tables.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Exposure(Base):
+    """A user's counted assignment: at most one per experiment, user and bucket version."""
+
+    __tablename__ = "exposures"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "bucket_version", "user_id"),
+        Index(None, "experiment_id", "variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255))
+    bucket_version: Mapped[int] = mapped_column(Integer, default=0)
+    is_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    exposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """An append-only tracked event, idempotent on ``(workspace_id, event_id)``."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "event_id"),
+        Index(None, "experiment_id", "event_type", "user_id"),
+        Index(None, "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Experiment subjects as the client knows them, with the properties targeting reads."""

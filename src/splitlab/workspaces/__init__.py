@@ -1,0 +1,1 @@
+"""Workspaces: the unit of tenancy every object belongs to."""
