@@ -54,7 +54,7 @@ def build_variants(specs: list[VariantSpec] | None) -> list[VariantSpec]:
     all omitted (an equal split); exactly one control, the first when none is flagged.
     """
     if specs is None:
-        return [spec.model_copy() for spec in DEFAULT_VARIANTS]
+        specs = list(DEFAULT_VARIANTS)
     if len(specs) < 2:
         raise _invalid(["variants"], "an experiment needs at least two variants")
     seen: set[str] = set()
@@ -76,7 +76,7 @@ def build_variants(specs: list[VariantSpec] | None) -> list[VariantSpec]:
         else [100 / len(specs)] * len(specs)
     )
     total = math.fsum(allocations)
-    if abs(total - 100) > ALLOCATION_TOLERANCE:
+    if abs(total - 100) > ALLOCATION_TOLERANCE + 1e-9:  # 1e-9: float noise in the sum
         raise _invalid(["variants", "allocation"], f"allocations must sum to 100, got {total:g}")
 
     controls = [index for index, spec in enumerate(specs) if spec.is_control]

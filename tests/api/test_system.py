@@ -1,0 +1,68 @@
+"""Health, Prometheus metrics, OpenAPI and the one error shape."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.factories import experiment_body
+
+
+def test_health_reports_database_version_and_uptime(app_client: TestClient) -> None:
+    response = app_client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["status"] == "ok"
+    assert body["database"]["backend"] in ("sqlite", "postgresql")
+    assert body["version"]
+    assert body["uptime_seconds"] >= 0
+
+
+def test_metrics_count_requests_by_route_and_status(client: TestClient) -> None:
+    client.get("/api/experiments/nope")
+    client.post("/api/experiments/", json=experiment_body())
+    text = client.get("/metrics").text
+    assert (
+        'splitlab_http_requests_total{method="GET",route="/api/experiments/{key}",status="404"} 1.0'
+        in text
+    )
+    assert 'route="/api/experiments/",status="201"' in text
+    assert "splitlab_http_request_duration_seconds_bucket" in text
+    assert 'splitlab_experiments{status="draft"} 1.0' in text
+
+
+def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not Found", "code": "not_found"}
+
+
+def test_wrong_method_is_405_in_the_error_shape(client: TestClient) -> None:
+    response = client.patch("/api/experiments/some-key")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_swagger_ui_is_served(app_client: TestClient) -> None:
+    response = app_client.get("/api/v1/docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+def test_openapi_documents_every_route_and_its_errors(app_client: TestClient) -> None:
+    spec = app_client.get("/api/v1/openapi.json").json()
+    public = {"/health", "/metrics"}
+    documented = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            documented += 1
+            if path in public:
+                continue
+            codes = set(operation["responses"])
+            assert {"401", "403", "422"} <= codes or {"401", "403", "400"} <= codes, (
+                f"{method.upper()} {path} does not document its errors: {sorted(codes)}"
+            )
+            for code in codes - {"200", "201", "204"}:
+                schema = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert "error" in schema.get("properties", {}) or "$ref" in schema
+    assert documented >= 20

@@ -1,0 +1,113 @@
+"""Seed 001's experiment examples as written — including its demo tokens, so the server runs
+with ``--demo`` — against a fresh ``splitlab serve`` (the first experiment gets id 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server
+
+pytestmark = pytest.mark.e2e
+
+CHECKOUT = {
+    "key": "checkout-button-test",
+    "name": "Checkout Button Color Test",
+    "description": "Testing if green checkout button increases conversions",
+    "variants": [
+        {
+            "key": "control",
+            "name": "Blue Button (Control)",
+            "allocation_pct": 50,
+            "is_control": True,
+            "config": {"button_color": "blue", "button_text": "Checkout Now"},
+        },
+        {
+            "key": "treatment",
+            "name": "Green Button (Treatment)",
+            "allocation_pct": 50,
+            "is_control": False,
+            "config": {"button_color": "green", "button_text": "Checkout Now"},
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def demo_server(serve: Callable[..., Server]) -> Server:
+    return serve("--demo")
+
+
+@pytest.fixture
+def admin(demo_server: Server) -> Iterator[httpx.Client]:
+    headers = {"Authorization": "Bearer admin_token_123"}
+    with httpx.Client(base_url=demo_server.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+def test_experiment_examples_in_order(admin: httpx.Client) -> None:
+    created = admin.post("/api/v1/experiments/", json=CHECKOUT)
+    assert created.status_code == 201, created.text
+    assert created.json()["id"] == 1
+
+    listed = admin.get("/api/v1/experiments/")
+    assert listed.status_code == 200
+    assert [e["key"] for e in listed.json()] == ["checkout-button-test"]
+
+    got = admin.get("/api/v1/experiments/1")
+    assert got.status_code == 200
+    assert got.json()["variants"][1]["config"]["button_color"] == "green"
+
+    updated = admin.put(
+        "/api/v1/experiments/1",
+        json={
+            "name": "Updated Checkout Button Test",
+            "description": "Updated description for better clarity",
+            "status": "ACTIVE",
+        },
+    )
+    assert updated.status_code == 200
+    assert updated.json()["name"] == "Updated Checkout Button Test"
+    assert updated.json()["status"] == "running"
+
+    deleted = admin.delete("/api/v1/experiments/1")
+    assert deleted.status_code == 200
+    assert deleted.json()["status"] == "cancelled"
+
+
+def test_the_seed_python_client_example(demo_server: Server) -> None:
+    import asyncio
+
+    async def example() -> list[dict[str, object]]:
+        async with httpx.AsyncClient() as client:
+            headers = {"Authorization": "Bearer admin_token_123"}
+            response = await client.get(f"{demo_server.url}/api/v1/experiments/", headers=headers)
+            assert response.status_code == 200
+            experiments: list[dict[str, object]] = response.json()
+            return experiments
+
+    assert isinstance(asyncio.run(example()), list)
+
+
+def test_scopes_of_the_demo_tokens(demo_server: Server) -> None:
+    def call(token: str, method: str, path: str, **kwargs: object) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.request(method, f"{demo_server.url}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+        return response.status_code
+
+    body = {**CHECKOUT, "key": "scoped", "name": "Scoped"}
+    assert call("readonly_token_456", "GET", "/api/v1/experiments/") == 200
+    assert call("readonly_token_456", "POST", "/api/v1/experiments/", json=body) == 403
+    assert call("experiment_token_789", "POST", "/api/v1/experiments/", json=body) == 201
+    assert call("experiment_token_789", "GET", "/api/v1/api-tokens/") == 403
+    assert call("admin_token_123", "GET", "/api/v1/api-tokens/") == 200
+
+
+def test_demo_mode_warns_at_start(demo_server: Server) -> None:
+    assert "DEMO MODE" in demo_server.output()
+
+
+def test_swagger_at_the_documented_url(demo_server: Server) -> None:
+    assert httpx.get(f"{demo_server.url}/api/v1/docs").status_code == 200
