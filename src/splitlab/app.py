@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
-from splitlab.api import experiments, handlers, system, v1
+from splitlab.api import assignments, experiments, handlers, system, tracking, v1
+from splitlab.assignment.cache import RedisCache, connect_redis, install_invalidation
+from splitlab.assignment.service import Assigner
 from splitlab.bootstrap import bootstrap
 from splitlab.config import Settings
 from splitlab.observability import AppMetrics, MetricsMiddleware
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(bootstrap, db, settings)
         yield
         db.dispose()
+        if app.state.redis is not None:
+            app.state.redis.close()
 
     app = FastAPI(
         title="Splitlab",
@@ -50,10 +54,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.started_at = time.monotonic()
     app.state.metrics = AppMetrics(db)
+    app.state.redis = connect_redis(settings)
+    redis_cache = RedisCache(app.state.redis, settings.redis_prefix) if app.state.redis else None
+    if redis_cache is not None:
+        install_invalidation(db.sessionmaker, redis_cache)
+    app.state.assigner = Assigner(redis_cache)
 
     handlers.install(app)
     app.include_router(system.router)
     app.include_router(experiments.router)
+    app.include_router(assignments.router)
+    app.include_router(tracking.router)
     app.include_router(v1.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -31,6 +31,8 @@ def test_create_returns_a_draft_with_documented_config_defaults(client: TestClie
         "override_enabled": True,
         "min_sample_size": 100,
         "confidence_level": 0.95,
+        "hash_seed": None,
+        "bucket_version": 0,
     }
     assert isinstance(body["id"], int)
     assert body["created_at"].endswith("Z")

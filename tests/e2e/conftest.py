@@ -28,6 +28,7 @@ def free_port() -> int:
 @dataclass
 class Server:
     url: str
+    database_url: str
     process: subprocess.Popen[str]
     log: Path
     handle: IO[str]
@@ -58,20 +59,27 @@ def start_server(
     log = tmp / f"server-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SPLITLAB_")}
     environment.update(env or {})
+    database_url = database_url or f"sqlite:///{tmp / f'e2e-{port}.db'}"
     command = [
         *splitlab_executable(),
         "serve",
         "--port",
         str(port),
         "--database-url",
-        database_url or f"sqlite:///{tmp / f'e2e-{port}.db'}",
+        database_url,
         *args,
     ]
     handle = log.open("w")
     process = subprocess.Popen(
         command, stdout=handle, stderr=subprocess.STDOUT, env=environment, text=True, cwd=tmp
     )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log, handle=handle)
+    server = Server(
+        url=f"http://127.0.0.1:{port}",
+        database_url=database_url,
+        process=process,
+        log=log,
+        handle=handle,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -93,8 +101,10 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Se
     started: list[Server] = []
     tmp = tmp_path_factory.mktemp("e2e")
 
-    def _start(*args: str, env: dict[str, str] | None = None) -> Server:
-        server = start_server(tmp, *args, env=env)
+    def _start(
+        *args: str, env: dict[str, str] | None = None, database_url: str | None = None
+    ) -> Server:
+        server = start_server(tmp, *args, env=env, database_url=database_url)
         started.append(server)
         return server
 

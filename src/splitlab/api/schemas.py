@@ -24,6 +24,8 @@ class SettingsPatch(BaseModel):
     override_enabled: bool | None = None
     min_sample_size: int | None = Field(default=None, ge=1)
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
+    hash_seed: str | None = Field(default=None, max_length=200)
+    bucket_version: int | None = Field(default=None, ge=0)
 
 
 class ExperimentBodyBase(BaseModel):
@@ -89,6 +91,8 @@ class ExperimentReadBase(BaseModel):
                 override_enabled=experiment.override_enabled,
                 min_sample_size=experiment.min_sample_size,
                 confidence_level=experiment.confidence_level,
+                hash_seed=experiment.hash_seed,
+                bucket_version=experiment.bucket_version,
             ),
             "start_date": experiment.start_date,
             "end_date": experiment.end_date,

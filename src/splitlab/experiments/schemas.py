@@ -35,6 +35,12 @@ class ExperimentSettings(BaseModel):
     override_enabled: bool = True
     min_sample_size: int = Field(default=100, ge=1)
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    hash_seed: str | None = Field(
+        default=None, max_length=200, description="Bucketing seed; the experiment key when unset"
+    )
+    bucket_version: int = Field(
+        default=0, ge=0, description="Raise it to re-randomise every user on purpose"
+    )
 
 
 class ExperimentSpec(BaseModel):
@@ -68,6 +74,8 @@ class ExperimentChanges(BaseModel):
     override_enabled: bool | None = None
     min_sample_size: int | None = Field(default=None, ge=1)
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
+    hash_seed: str | None = Field(default=None, max_length=200)
+    bucket_version: int | None = Field(default=None, ge=0)
     start_date: datetime | None = None
     end_date: datetime | None = None
     variant_ref: str | None = Field(default=None, max_length=200)

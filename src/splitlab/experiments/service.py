@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from splitlab.assignment.cache import mark_changed
+from splitlab.assignment.config import validate_targeting
 from splitlab.errors import ValidationFailed
 from splitlab.experiments import repository
 from splitlab.experiments.errors import (
@@ -147,6 +149,8 @@ def _record(
     changes: dict[str, Any] | None = None,
     notes: str | None = None,
 ) -> None:
+    # Every change is recorded here, so this is also where cached configs are marked stale.
+    mark_changed(session, experiment.workspace_id, experiment.key, experiment.id)
     repository.add_lifecycle_event(
         session,
         LifecycleEvent(
@@ -199,6 +203,7 @@ def create_experiment(
 ) -> Experiment:
     """Create an experiment (a draft unless ``spec.status`` asks to start it at once)."""
     variants = build_variants(spec.variants)
+    validate_targeting(spec.targeting)
     _check_dates(spec.start_date, spec.end_date)
     if spec.status not in (S.DRAFT, S.RUNNING):
         raise _invalid(["status"], "a new experiment starts as a draft or running")
@@ -217,8 +222,9 @@ def create_experiment(
         override_enabled=spec.settings.override_enabled,
         min_sample_size=spec.settings.min_sample_size,
         confidence_level=spec.settings.confidence_level,
+        hash_seed=spec.settings.hash_seed,
         hash_version=2,
-        bucket_version=0,
+        bucket_version=spec.settings.bucket_version,
         variant_ref=spec.variant_ref,
         metrics=spec.metrics,
         start_date=spec.start_date,
@@ -307,6 +313,7 @@ def update_experiment(
                 "The key of an experiment can only change while it is a draft (it seeds bucketing)"
             )
         _check_unique(session, workspace.id, key=changes.key, name=None, exclude=experiment.id)
+        mark_changed(session, workspace.id, experiment.key)
         diff["key"] = {"from": experiment.key, "to": changes.key}
         experiment.key = changes.key
     if "name" in sent and changes.name is None:
@@ -316,8 +323,20 @@ def update_experiment(
     for field in _SETTING_FIELDS:
         if field in sent and getattr(changes, field) is None:
             raise _invalid([field], f"{field} cannot be null")
-    if "targeting" in sent and changes.targeting is None:
-        changes.targeting = {}
+    if "targeting" in sent:
+        changes.targeting = changes.targeting or {}
+        validate_targeting(changes.targeting)
+
+    if "hash_seed" in sent and changes.hash_seed != experiment.hash_seed:
+        if status is not S.DRAFT:
+            raise ExperimentLocked("The hash seed can only change while the experiment is a draft")
+        diff["hash_seed"] = {"from": experiment.hash_seed, "to": changes.hash_seed}
+        experiment.hash_seed = changes.hash_seed
+    if "bucket_version" in sent and changes.bucket_version != experiment.bucket_version:
+        if changes.bucket_version is None or changes.bucket_version < experiment.bucket_version:
+            raise _invalid(["config", "bucket_version"], "bucket_version can only increase")
+        diff["bucket_version"] = {"from": experiment.bucket_version, "to": changes.bucket_version}
+        experiment.bucket_version = changes.bucket_version
 
     for field in _PLAIN_FIELDS:
         if field not in sent:

@@ -1,6 +1,6 @@
 """Every ORM model, imported here so that ``Base.metadata`` is complete for Alembic."""
 
-from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Variant
+from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Metric, Variant
 from splitlab.storage.models.tracking import Event, Exposure
 from splitlab.storage.models.workspace import ApiToken, User, Workspace
 
@@ -10,6 +10,7 @@ __all__ = [
     "Experiment",
     "Exposure",
     "LifecycleEvent",
+    "Metric",
     "User",
     "Variant",
     "Workspace",

@@ -50,6 +50,8 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "event_id"),
         Index(None, "experiment_id", "event_type", "user_id"),
+        # The analysis join: a user's events of one type, in time order.
+        Index(None, "workspace_id", "user_id", "event_type", "timestamp"),
         Index(None, "timestamp"),
     )
 

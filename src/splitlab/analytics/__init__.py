@@ -1,0 +1,1 @@
+"""Operational analytics (seed 001's /api/v1/analytics) and data management."""

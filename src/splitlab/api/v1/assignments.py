@@ -1,0 +1,193 @@
+"""Seed 001 assignments, per-page evaluation and the GrowthBook SDK payload."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from splitlab.api.assignments import AssignerDep, AssignmentRead, UserId
+from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
+from splitlab.assignment import service
+from splitlab.assignment.sdk import sdk_payload
+from splitlab.assignment.service import MAX_BATCH, AssignmentRequest
+from splitlab.experiments import service as experiments
+
+router = APIRouter(tags=["v1: assignments"])
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment_id: int | str = Field(description="Integer id (or key)")
+    user_id: UserId
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Request context (ip, user_agent, page, …); also targetable",
+    )
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    force_variant: str | None = None
+
+
+class AssignmentReadV1(AssignmentRead):
+    experiment_id: int
+
+
+class ExposureRead(BaseModel):
+    id: int
+    experiment_id: int
+    experiment_key: str
+    user_id: str
+    variant_key: str
+    is_override: bool
+    bucket_version: int
+    context: dict[str, Any]
+    assigned_at: datetime
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment_id: int | str
+    user_ids: list[UserId] = Field(min_length=1, max_length=MAX_BATCH)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Evaluation(BaseModel):
+    user_id: str
+    assignments: dict[str, AssignmentReadV1] = Field(description="By experiment key")
+
+
+def _v1(assignment: service.Assignment) -> AssignmentReadV1:
+    return AssignmentReadV1(
+        **AssignmentRead.of(assignment).model_dump(), experiment_id=assignment.experiment_id
+    )
+
+
+@router.get(
+    "/assignments/experiments/{experiment_id}/assignment/{user_id}",
+    response_model=AssignmentReadV1,
+    responses=ERRORS,
+)
+def get_user_assignment(
+    experiment_id: str,
+    user_id: str,
+    session: SessionDep,
+    _: Reader,
+    workspace: WorkspaceDep,
+    assigner: AssignerDep,
+) -> AssignmentReadV1:
+    """The user's variant: sticky if assigned before, else evaluated (exposure recorded)."""
+    return _v1(assigner.assign(session, workspace, experiment_id, AssignmentRequest(user_id)))
+
+
+@router.post(
+    "/assignments/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssignmentReadV1,
+    responses=ERRORS,
+)
+def create_assignment(
+    body: AssignmentCreate,
+    session: SessionDep,
+    _: Writer,
+    workspace: WorkspaceDep,
+    assigner: AssignerDep,
+) -> AssignmentReadV1:
+    """Assign a user with request context (stored with the exposure and usable in targeting)."""
+    request = AssignmentRequest(body.user_id, body.attributes, body.force_variant, body.context)
+    return _v1(assigner.assign(session, workspace, str(body.experiment_id), request))
+
+
+@router.post("/assignments/batch", response_model=list[AssignmentReadV1], responses=ERRORS)
+def create_assignments(
+    body: BatchCreate,
+    session: SessionDep,
+    _: Writer,
+    workspace: WorkspaceDep,
+    assigner: AssignerDep,
+) -> list[AssignmentReadV1]:
+    """Assign up to 10,000 users to one experiment."""
+    requests = [AssignmentRequest(u, {}, None, body.context) for u in body.user_ids]
+    return [
+        _v1(a) for a in assigner.assign_many(session, workspace, str(body.experiment_id), requests)
+    ]
+
+
+@router.get("/assignments/", response_model=list[ExposureRead], responses=ERRORS)
+def list_assignments(
+    response: Response,
+    session: SessionDep,
+    _: Reader,
+    workspace: WorkspaceDep,
+    skip: Skip = 0,
+    limit: Limit = 100,
+    experiment_id: Annotated[str | None, Query(description="Integer id or key")] = None,
+    user_id: Annotated[str | None, Query()] = None,
+) -> list[ExposureRead]:
+    """Recorded assignments (exposures), oldest first; the total is in ``X-Total-Count``."""
+    experiment = (
+        experiments.get_experiment(session, workspace, experiment_id) if experiment_id else None
+    )
+    rows, total = service.list_assignments(
+        session,
+        workspace,
+        experiment_id=experiment.id if experiment else None,
+        user_id=user_id,
+        offset=skip,
+        limit=limit,
+    )
+    set_total(response, total)
+    return [
+        ExposureRead(
+            id=exposure.id,
+            experiment_id=exposure.experiment_id,
+            experiment_key=experiment_key,
+            user_id=exposure.user_id,
+            variant_key=variant_key,
+            is_override=exposure.is_override,
+            bucket_version=exposure.bucket_version,
+            context=exposure.context or {},
+            assigned_at=exposure.exposed_at,
+        )
+        for exposure, experiment_key, variant_key in rows
+    ]
+
+
+@router.post("/evaluate", response_model=Evaluation, responses=ERRORS)
+def evaluate(
+    body: EvaluateBody,
+    session: SessionDep,
+    _: Writer,
+    workspace: WorkspaceDep,
+    assigner: AssignerDep,
+) -> Evaluation:
+    """Every running experiment of the workspace for one user: one call per page view."""
+    request = AssignmentRequest(body.user_id, body.attributes, None, body.context)
+    assignments = assigner.evaluate_all(session, workspace, request)
+    return Evaluation(
+        user_id=body.user_id, assignments={a.experiment_key: _v1(a) for a in assignments}
+    )
+
+
+@router.get("/sdk", responses=ERRORS)
+def sdk(
+    session: SessionDep, _: Reader, workspace: WorkspaceDep, assigner: AssignerDep
+) -> dict[str, Any]:
+    """The workspace's running experiments as a GrowthBook SDK payload (``{"features": …}``).
+
+    Each experiment is a feature named by its key whose value is the variant key; evaluate it
+    locally with any GrowthBook SDK using the attribute ``id`` = your user id.
+    """
+    return sdk_payload(service.running_configs(assigner, session, workspace))

@@ -1,0 +1,134 @@
+"""Seed 001 events: one at a time, or in batches of up to 10,000 (5 MB)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel, Field
+
+from splitlab.api.deps import SessionDep, WorkspaceDep, Writer
+from splitlab.api.v1.common import ERRORS
+from splitlab.errors import BadRequest, PayloadTooLarge
+from splitlab.events import service
+from splitlab.events.schemas import EventIn
+from splitlab.storage.models import Event
+
+router = APIRouter(prefix="/events", tags=["v1: events"])
+
+
+class EventRead(BaseModel):
+    id: int
+    event_id: str
+    experiment_id: int | None
+    user_id: str
+    event_type: str
+    value: float | None
+    properties: dict[str, Any]
+    timestamp: datetime
+    received_at: datetime
+    duplicate: bool = Field(description="True when this event_id was already stored")
+
+    @classmethod
+    def of(cls, event: Event, *, duplicate: bool) -> EventRead:
+        return cls(
+            id=event.id,
+            event_id=event.event_id,
+            experiment_id=event.experiment_id,
+            user_id=event.user_id,
+            event_type=event.event_type,
+            value=event.value,
+            properties=event.properties or {},
+            timestamp=event.timestamp,
+            received_at=event.received_at,
+            duplicate=duplicate,
+        )
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+    details: list[dict[str, Any]]
+
+
+class BatchRead(BaseModel):
+    received: int
+    accepted: int = Field(description="Newly stored events")
+    duplicates: int = Field(description="Events whose event_id was already stored (or repeated)")
+    rejected: list[Rejected]
+    event_ids: list[str | None] = Field(description="The id of each event, None where rejected")
+
+
+class BatchBody(BaseModel):
+    events: list[EventIn]
+
+
+async def batch_events(request: Request) -> list[Any]:
+    """The raw event list, size-checked before parsing; each event is validated on its own."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > service.MAX_BATCH_BYTES:
+        raise PayloadTooLarge("A batch may be at most 5 MB")
+    body = await request.body()
+    if len(body) > service.MAX_BATCH_BYTES:
+        raise PayloadTooLarge("A batch may be at most 5 MB")
+    try:
+        import json
+
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list):
+        raise BadRequest('Body must be {"events": [...]}', code="invalid_batch")
+    if len(events) > service.MAX_BATCH_EVENTS:
+        raise PayloadTooLarge(f"At most {service.MAX_BATCH_EVENTS} events per batch")
+    return events
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=EventRead, responses=ERRORS)
+def record_event(
+    body: EventIn, session: SessionDep, _: Writer, workspace: WorkspaceDep
+) -> EventRead:
+    """Record one event. Re-sending an ``event_id`` returns the stored event, flagged duplicate."""
+    event, new = service.record_event(session, workspace, body)
+    return EventRead.of(event, duplicate=not new)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchRead,
+    responses={**ERRORS, 413: ERRORS[422] | {"description": "More than 10,000 events or 5 MB"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": BatchBody.model_json_schema(
+                        ref_template="#/components/schemas/{model}"
+                    )
+                }
+            },
+        }
+    },
+)
+def record_batch(
+    session: SessionDep,
+    _: Writer,
+    workspace: WorkspaceDep,
+    events: Annotated[list[Any], Depends(batch_events)],
+) -> BatchRead:
+    """Store every valid event of the batch; list each rejected one by index with its reason.
+
+    A 2xx means the accepted events are committed.
+    """
+    result = service.record_batch(session, workspace, events)
+    return BatchRead(
+        received=result.received,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[
+            Rejected(index=r.index, error=r.error, details=r.details) for r in result.rejected
+        ],
+        event_ids=result.event_ids,
+    )

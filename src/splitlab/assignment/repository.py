@@ -1,0 +1,160 @@
+"""Queries of the assignment path: config lookups and exposures (insert-once, read back)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from splitlab.storage.models import Experiment, Exposure, User, Variant
+
+
+def experiment_version(
+    session: Session, workspace_id: int, ref: str
+) -> tuple[int, datetime] | None:
+    """``(id, updated_at)`` of an experiment by key, or by id when ``ref`` is all digits."""
+    query = select(Experiment.id, Experiment.updated_at).where(
+        Experiment.workspace_id == workspace_id
+    )
+    row = session.execute(query.where(Experiment.key == ref)).first()
+    if row is None and ref.isdigit():
+        row = session.execute(query.where(Experiment.id == int(ref))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def load_experiment(session: Session, experiment_id: int) -> Experiment:
+    experiment: Experiment = session.scalars(
+        select(Experiment)
+        .options(selectinload(Experiment.variants))
+        .where(Experiment.id == experiment_id)
+    ).one()
+    return experiment
+
+
+def running_experiment_ids(session: Session, workspace_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Experiment.id)
+            .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
+            .order_by(Experiment.id)
+        )
+    )
+
+
+def running_experiments(session: Session, workspace_id: int) -> list[Experiment]:
+    return list(
+        session.scalars(
+            select(Experiment)
+            .options(selectinload(Experiment.variants))
+            .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
+            .order_by(Experiment.id)
+        )
+    )
+
+
+def user_properties(session: Session, workspace_id: int, user_id: str) -> dict[str, Any]:
+    properties = session.scalar(
+        select(User.properties).where(User.workspace_id == workspace_id, User.user_id == user_id)
+    )
+    return dict(properties or {})
+
+
+def find_exposure(
+    session: Session, experiment_id: int, bucket_version: int, user_id: str
+) -> tuple[str, bool, datetime] | None:
+    row = session.execute(
+        select(Variant.key, Exposure.is_override, Exposure.exposed_at)
+        .join(Variant, Variant.id == Exposure.variant_id)
+        .where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.user_id == user_id,
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def find_exposures(
+    session: Session, experiment_id: int, bucket_version: int, user_ids: Sequence[str]
+) -> dict[str, tuple[str, bool, datetime]]:
+    found: dict[str, tuple[str, bool, datetime]] = {}
+    for start in range(0, len(user_ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = user_ids[start : start + 900]
+        rows = session.execute(
+            select(Exposure.user_id, Variant.key, Exposure.is_override, Exposure.exposed_at)
+            .join(Variant, Variant.id == Exposure.variant_id)
+            .where(
+                Exposure.experiment_id == experiment_id,
+                Exposure.bucket_version == bucket_version,
+                Exposure.user_id.in_(chunk),
+            )
+        )
+        for user_id, key, is_override, exposed_at in rows:
+            found[user_id] = (key, is_override, exposed_at)
+    return found
+
+
+def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert exposures, leaving any that already exist untouched (first exposure wins).
+
+    ``ON CONFLICT DO NOTHING`` on the unique ``(experiment, bucket version, user)`` constraint
+    makes concurrent first requests safe: exactly one row survives, whoever wins.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), 500):
+        statement = insert(Exposure).values(rows[start : start + 500])
+        session.execute(
+            statement.on_conflict_do_nothing(
+                index_elements=["experiment_id", "bucket_version", "user_id"]
+            )
+        )
+
+
+def list_exposures(
+    session: Session,
+    workspace_id: int,
+    *,
+    experiment_id: int | None,
+    user_id: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[tuple[Exposure, str, str]], int]:
+    conditions = [Exposure.workspace_id == workspace_id]
+    if experiment_id is not None:
+        conditions.append(Exposure.experiment_id == experiment_id)
+    if user_id is not None:
+        conditions.append(Exposure.user_id == user_id)
+    total = session.scalar(select(func.count()).select_from(Exposure).where(*conditions)) or 0
+    rows = session.execute(
+        select(Exposure, Experiment.key, Variant.key)
+        .join(Experiment, Experiment.id == Exposure.experiment_id)
+        .join(Variant, Variant.id == Exposure.variant_id)
+        .where(*conditions)
+        .order_by(Exposure.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [(exposure, exp_key, var_key) for exposure, exp_key, var_key in rows], total
+
+
+def users_properties(
+    session: Session, workspace_id: int, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(user_ids))
+    for start in range(0, len(unique), 900):
+        rows = session.execute(
+            select(User.user_id, User.properties).where(
+                User.workspace_id == workspace_id, User.user_id.in_(unique[start : start + 900])
+            )
+        )
+        for user_id, properties in rows:
+            found[user_id] = dict(properties or {})
+    return found

@@ -1,0 +1,1 @@
+"""Tracked events: idempotent ingestion and the SQL aggregates analysis reads."""

@@ -1,0 +1,1 @@
+"""Metric definitions: how tracked events become one number per exposed user."""

@@ -1,0 +1,128 @@
+"""Server-side assignment agrees with GrowthBook's own SDK, across processes and restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN, Server
+
+pytestmark = pytest.mark.e2e
+
+EXPERIMENTS: list[dict[str, Any]] = [
+    {
+        "key": "fifty-fifty",
+        "name": "Fifty fifty",
+        "variants": [{"key": "control", "allocation": 50}, {"key": "treatment", "allocation": 50}],
+    },
+    {
+        "key": "three-way-partial",
+        "name": "Three way with partial coverage",
+        "variants": [
+            {"key": "control", "allocation": 20},
+            {"key": "blue", "allocation": 30},
+            {"key": "green", "allocation": 50},
+        ],
+        "targeting": {"percentage": 70, "namespace": ["checkout", 0.1, 0.9]},
+    },
+    {
+        "key": "premium-only",
+        "name": "Premium only",
+        "variants": [{"key": "control", "allocation": 20}, {"key": "treatment", "allocation": 80}],
+        "targeting": {"condition": {"plan": {"$in": ["premium", "enterprise"]}}},
+    },
+]
+
+
+def client_for(server: Server) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
+    )
+
+
+@pytest.fixture(scope="module")
+def server(serve: Callable[..., Server]) -> Iterator[Server]:
+    server = serve(env={"SPLITLAB_ADMIN_TOKEN": ADMIN})
+    with client_for(server) as http:
+        for body in EXPERIMENTS:
+            assert http.post("/api/experiments/", json=body).status_code == 201
+            assert http.post(f"/api/experiments/{body['key']}/start").status_code == 200
+    yield server
+
+
+def server_assignments(
+    server: Server, key: str, ids: list[str], plan: str | None = None
+) -> list[str]:
+    """Assign through the HTTP batch endpoint, 10,000 users per request."""
+    attributes = {"plan": plan} if plan else {}
+    variants: list[str] = []
+    with client_for(server) as http:
+        for start in range(0, len(ids), 10_000):
+            users = [
+                {"user_id": u, "user_attributes": attributes} for u in ids[start : start + 10_000]
+            ]
+            response = http.post(f"/api/experiments/{key}/assignments/batch", json={"users": users})
+            assert response.status_code == 200, response.text
+            variants += [a["variant_key"] for a in response.json()["assignments"]]
+    return variants
+
+
+def sdk_assignments(
+    payload: dict[str, Any], key: str, ids: list[str], plan: str | None = None
+) -> list[str]:
+    """Evaluate the same users locally with GrowthBook's Python SDK on our SDK payload."""
+    from growthbook import GrowthBook
+
+    gb = GrowthBook(features=payload["features"])
+    out = []
+    for user_id in ids:
+        gb.set_attributes({"id": user_id, **({"plan": plan} if plan else {})})
+        out.append(gb.eval_feature(key).value)
+    gb.destroy()
+    return out
+
+
+def test_100k_ids_agree_with_the_growthbook_sdk(server: Server) -> None:
+    with client_for(server) as http:
+        payload = http.get("/api/v1/sdk").json()
+    ids = [f"user-{i}" for i in range(100_000)]
+    mismatches = 0
+    checked = 0
+    for body, users, plan in [
+        (EXPERIMENTS[0], ids[:40_000], None),
+        (EXPERIMENTS[1], ids[40_000:80_000], None),
+        (EXPERIMENTS[2], ids[80_000:90_000], "premium"),
+        (EXPERIMENTS[2], ids[90_000:], "free"),
+    ]:
+        ours = server_assignments(server, body["key"], users, plan)
+        theirs = sdk_assignments(payload, body["key"], users, plan)
+        mismatches += sum(a != b for a, b in zip(ours, theirs, strict=True))
+        checked += len(users)
+    assert checked == 100_000
+    assert mismatches == 0
+
+
+def test_a_second_process_and_a_restart_give_the_same_answers(
+    serve: Callable[..., Server],
+) -> None:
+    env = {"SPLITLAB_ADMIN_TOKEN": ADMIN}
+    first_server = serve(env=env)
+    with client_for(first_server) as http:
+        assert http.post("/api/experiments/", json=EXPERIMENTS[1]).status_code == 201
+        http.post("/api/experiments/three-way-partial/start")
+    ids = [f"proc-{i}" for i in range(2_000)]
+    first = server_assignments(first_server, "three-way-partial", ids)
+    second_server = serve(env=env, database_url=first_server.database_url)
+    assert server_assignments(second_server, "three-way-partial", ids) == first
+    first_server.stop()
+    second_server.stop()
+    restarted = serve(env=env, database_url=first_server.database_url)
+    with client_for(restarted) as http:
+        again = [
+            http.get(f"/api/experiments/three-way-partial/assignments/{u}").json()["variant_key"]
+            for u in ids[:300]
+        ]
+    assert again == first[:300]
