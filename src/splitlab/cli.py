@@ -99,10 +99,16 @@ def token_create(
 
     from splitlab.storage.base import utcnow
 
-    db = _migrated(_settings(database_url))
+    settings = _settings(database_url)
+    db = _migrated(settings)
     try:
         with db.session_scope() as session:
-            bound = workspaces.require(session, workspace) if workspace else None
+            bound = None
+            if workspace == settings.default_workspace:
+                # The default workspace exists from the start, even before the first `serve`.
+                bound = workspaces.ensure(session, workspace, name="Default workspace")
+            elif workspace:
+                bound = workspaces.require(session, workspace)
             issued = auth.create_token(
                 session,
                 name=name,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from splitlab.auth import service as auth_service
@@ -47,10 +48,16 @@ def _bearer(authorization: str | None) -> str | None:
     return credentials.strip()
 
 
+#: Declares the Bearer scheme in the OpenAPI document, so Swagger UI offers "Authorize". Parsing
+#: stays ours (``_bearer``): every failure must be the same 401, never the scheme's own 403.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API token: `Bearer <token>`")
+
+
 def get_principal(
     request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Principal:
     principal = auth_service.authenticate(
         session, _bearer(authorization), demo=get_settings(request).demo

@@ -236,6 +236,7 @@ def ensure_static_token(
     digest = hash_secret(secret)
     token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).one_or_none()
     if token is not None:
+        token.prefix = display_prefix(secret)  # heals rows stored before prefixes were capped
         return token
     return _insert(
         session, secret=secret, name=name, scope=scope, created_by="bootstrap", is_demo=is_demo

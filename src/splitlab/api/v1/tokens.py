@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from splitlab.api.deps import Admin, SessionDep, get_settings, workspace_for
@@ -28,7 +28,8 @@ class TokenCreate(BaseModel):
         default=Scope.READONLY, description="admin, experiment or readonly (least privilege)"
     )
     workspace: str | None = Field(default=None, description="Bind the token to this workspace")
-    expires_at: datetime | None = None
+    # Aware only: a naive timestamp is ambiguous, and comparing it with "now" used to crash (500).
+    expires_at: AwareDatetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
