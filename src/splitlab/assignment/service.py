@@ -18,8 +18,7 @@ from splitlab.assignment import repository
 from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssignment, queue_sticky
 from splitlab.assignment.conditions import eval_condition
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config, version_of
-from splitlab.assignment.hashing import choose_variation, get_bucket_ranges, in_namespace
-from splitlab.assignment.hashing import hash as gb_hash
+from splitlab.assignment.hashing import assign as bucket
 from splitlab.errors import InvalidState, ValidationFailed
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.base import utcnow
@@ -56,14 +55,15 @@ def decide(config: AssignmentConfig, user_id: str, attributes: dict[str, Any]) -
     """
     if config.condition is not None and not eval_condition(attributes, config.condition):
         return Decision(-1, Reason.NOT_TARGETED)
-    if config.namespace is not None and not in_namespace(user_id, config.namespace.as_tuple()):
+    namespace = config.namespace.as_tuple() if config.namespace is not None else None
+    index, value = bucket(
+        config.seed, config.hash_version, user_id, config.weights, config.coverage, namespace
+    )
+    if index >= 0:
+        return Decision(index, Reason.ASSIGNED, value)
+    if value is None and namespace is not None:
         return Decision(-1, Reason.NAMESPACE)
-    value = gb_hash(config.seed, user_id, config.hash_version)
-    if value is None:
-        return Decision(-1, Reason.COVERAGE)
-    ranges = get_bucket_ranges(len(config.weights), config.coverage, list(config.weights))
-    index = choose_variation(value, ranges)
-    return Decision(index, Reason.ASSIGNED if index >= 0 else Reason.COVERAGE, value)
+    return Decision(-1, Reason.COVERAGE, value)
 
 
 @dataclass(frozen=True, slots=True)
