@@ -431,3 +431,65 @@ def test_object_routes_find_the_objects_for_a_token_of_their_own_workspace(
     own = secret(client, scope="admin", workspace=WORKSPACE_A)
     statuses = _object_route_statuses(client, own, objects)
     assert {route: s for route, s in statuses.items() if s[0] == 404} == {}
+
+
+def _without_volatile(value: Any) -> Any:
+    """A response body without clock readings, which differ between two identical reads."""
+    if isinstance(value, dict):
+        return {
+            k: _without_volatile(v)
+            for k, v in value.items()
+            if not any(word in k for word in ("_at", "time", "uptime", "latency", "date"))
+        }
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
+def _collection_reads(client: TestClient, token: str) -> dict[str, Any]:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    reads = [e for e in protected(app) if e.method == "GET" and not e.path_params]
+    bodies = {}
+    for endpoint in reads:
+        response = call(client, endpoint, endpoint.path, headers=bearer(token))
+        assert response.status_code == 200, (str(endpoint), response.text)
+        bodies[str(endpoint)] = (dict(response.headers).get("x-total-count"), response.json())
+    return _without_volatile(bodies)
+
+
+def fill(client: TestClient, workspace: str) -> None:
+    """Objects, a running experiment, an exposure and an event in ``workspace``."""
+    objects = populate(client, workspace)
+    query = {"workspace": workspace}
+    started = client.put(
+        f"/api/v1/experiments/{objects.experiment_id}", params=query, json={"status": "ACTIVE"}
+    )
+    link = {"experiment_id": objects.experiment_id, "user_id": objects.user_id}
+    assigned = client.post("/api/v1/assignments/", params=query, json=link)
+    event = client.post("/api/v1/events/", params=query, json={**link, "event_type": "conversion"})
+    assert [r.status_code for r in (started, assigned, event)] == [200, 201, 201], event.text
+
+
+def test_reads_of_a_bound_token_are_unchanged_by_another_workspace_s_data(
+    client: TestClient, two_workspaces: tuple[str, str]
+) -> None:
+    """Every list, count, analytics and statistics read of B is the same before and after A
+    fills up: nothing of A leaks, not even as a number."""
+    admin_b = secret(client, scope="admin", workspace=WORKSPACE_B)
+    before = _collection_reads(client, admin_b)
+    fill(client, WORKSPACE_A)
+    assert len(before) >= 8
+    assert _collection_reads(client, admin_b) == before
+
+
+def test_reads_naming_the_filled_workspace_do_change(
+    client: TestClient, two_workspaces: tuple[str, str]
+) -> None:
+    """The control for the test above: the same reads do see A's data when bound to A."""
+    admin_a = secret(client, scope="admin", workspace=WORKSPACE_A)
+    before = _collection_reads(client, admin_a)
+    fill(client, WORKSPACE_A)
+    after = _collection_reads(client, admin_a)
+    unchanged = [route for route in before if before[route] == after[route]]
+    assert len(unchanged) <= len(before) // 4, unchanged
