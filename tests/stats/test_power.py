@@ -1,0 +1,154 @@
+import math
+
+import pytest
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
+from splitlab.stats import (
+    SampleStats,
+    Status,
+    achieved_power,
+    days_needed,
+    power,
+    sample_size,
+    sample_size_proportion,
+)
+
+TOL = {"rel": 1e-9, "abs": 1e-12}
+
+POWER_CASES = [
+    # (effect, sd, n_control, ratio n_t/n_c, alpha)
+    (0.5, 2.0, 200, 1.0, 0.05),
+    (0.2, 1.0, 50, 2.0, 0.01),
+    (-1.0, 3.0, 120, 0.5, 0.1),
+    (0.05, 1.0, 3000, 1.0, 0.05),
+]
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize(("effect", "sd", "n", "ratio", "alpha"), POWER_CASES)
+def test_normal_power_matches_statsmodels_normal_ind_power(
+    effect, sd, n, ratio, alpha, alternative
+):
+    sm_alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
+
+    ours = power(effect, n, n * ratio, sd**2, alpha=alpha, alternative=alternative)
+    expected = NormalIndPower().power(effect / sd, n, alpha, ratio=ratio, alternative=sm_alt)
+
+    assert float(ours) == pytest.approx(expected, **TOL)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize(("effect", "sd", "n", "ratio", "alpha"), POWER_CASES)
+def test_t_power_matches_statsmodels_ttest_ind_power(effect, sd, n, ratio, alpha, alternative):
+    sm_alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
+
+    ours = power(
+        effect, n, n * ratio, sd**2, alpha=alpha, alternative=alternative, distribution="t"
+    )
+    expected = TTestIndPower().power(effect / sd, n, alpha, ratio=ratio, alternative=sm_alt)
+
+    assert float(ours) == pytest.approx(expected, **TOL)
+
+
+@pytest.mark.parametrize(
+    ("effect_size", "ratio", "alpha", "target"),
+    [(0.1, 1.0, 0.05, 0.8), (0.25, 2.0, 0.01, 0.9), (0.05, 1.0, 0.05, 0.8)],
+)
+def test_sample_size_matches_statsmodels_solve_power(effect_size, ratio, alpha, target):
+    nobs1 = NormalIndPower().solve_power(effect_size, alpha=alpha, power=target, ratio=ratio)
+    weights = [1.0, ratio]
+
+    result = sample_size(
+        baseline_mean=1.0,
+        baseline_variance=1.0,
+        mde=effect_size,
+        relative=False,
+        alpha=alpha,
+        target_power=target,
+        weights=weights,
+    )
+
+    assert result.status is Status.OK
+    assert result.users_per_variant[0] == math.ceil(nobs1)
+    assert result.users_per_variant[1] == math.ceil(nobs1 * ratio)
+
+
+def test_sample_size_is_the_smallest_that_reaches_the_target_power():
+    result = sample_size(baseline_mean=10.0, baseline_variance=25.0, mde=0.03)
+    n = result.users_per_variant[0]
+    effect = result.absolute_effect
+
+    assert float(power(effect, n, n, 25.0)) >= 0.8
+    assert float(power(effect, n - 1, n - 1, 25.0)) < 0.8
+
+
+def test_sample_size_with_bonferroni_tests_each_comparison_at_alpha_over_comparisons():
+    plain = sample_size(
+        baseline_mean=1, baseline_variance=1, mde=0.1, n_variants=3, correction="none"
+    )
+    corrected = sample_size(baseline_mean=1, baseline_variance=1, mde=0.1, n_variants=3)
+
+    assert corrected.alpha_per_comparison == pytest.approx(0.025)
+    assert corrected.users_per_variant[0] > plain.users_per_variant[0]
+    assert corrected.total_users == sum(corrected.users_per_variant)
+
+
+def test_sample_size_for_uneven_allocation_is_driven_by_the_smallest_arm():
+    result = sample_size(baseline_mean=1, baseline_variance=1, mde=0.1, weights=[0.5, 0.25, 0.25])
+    n_control, n_a, n_b = result.users_per_variant
+
+    assert n_control == pytest.approx(2 * n_a, abs=2)
+    assert n_a == n_b
+    for n_t in (n_a, n_b):
+        assert float(power(0.1, n_control, n_t, 1.0, alpha=0.025)) >= 0.8
+
+
+def test_sample_size_for_a_proportion_uses_bernoulli_variances():
+    rate, lifted = 0.1, 0.11
+    result = sample_size_proportion(baseline_rate=rate, mde=0.1)
+    n = result.users_per_variant[0]
+
+    achieved = power(0.01, n, n, rate * (1 - rate), lifted * (1 - lifted))
+    assert float(achieved) >= 0.8
+    # The textbook unpooled figure for 10 % -> 11 % at 80 % power is about 14,750 per arm.
+    assert 14_600 < n < 14_900
+
+
+def test_sample_size_proportion_rejects_a_lift_beyond_certainty():
+    with pytest.raises(ValueError, match="not in"):
+        sample_size_proportion(baseline_rate=0.6, mde=1.0)
+
+
+def test_sample_size_rejects_a_zero_mde():
+    with pytest.raises(ValueError, match="cannot be 0"):
+        sample_size(baseline_mean=1, baseline_variance=1, mde=0)
+
+
+def test_sample_size_with_zero_variance_returns_a_status():
+    result = sample_size(baseline_mean=1, baseline_variance=0, mde=0.1)
+
+    assert result.status is Status.ZERO_VARIANCE
+
+
+def test_achieved_power_uses_the_observed_sizes_and_variances():
+    control = SampleStats(1000, 10_000.0, 1000 * (100.0 + 24.975))
+    treatment = SampleStats(1000, 10_100.0, 1000 * (102.01 + 24.975))
+
+    result = achieved_power(control, treatment, mde=0.02)
+
+    expected = NormalIndPower().power(0.2 / math.sqrt(control.variance), 1000, 0.05)
+    assert result.status is Status.OK
+    assert result.absolute_effect == pytest.approx(0.2)
+    assert result.power == pytest.approx(expected, rel=1e-9)
+
+
+def test_days_needed_rounds_up_the_remaining_units_over_the_daily_rate():
+    assert days_needed(10_000, 900, already_exposed=1_000) == 10
+
+
+def test_days_needed_is_zero_once_the_target_is_reached():
+    assert days_needed(10_000, 900, already_exposed=12_000) == 0
+
+
+def test_days_needed_is_none_without_exposures():
+    assert days_needed(10_000, 0) is None
