@@ -101,3 +101,12 @@ def test_bayesian_test_on_the_absolute_scale_accepts_a_zero_control_mean():
 def test_a_proper_prior_needs_a_positive_variance():
     with pytest.raises(ValueError, match="positive variance"):
         GaussianPrior(variance=0.0)
+
+
+def test_a_zero_variance_estimate_is_a_point_mass():
+    result = bayesian_from_estimates(np.array([-1.0, 0.5]), np.array([0.0, 0.0]))
+
+    np.testing.assert_array_equal(result.posterior_mean, [-1.0, 0.5])
+    np.testing.assert_array_equal(result.chance_to_beat_control, [0.0, 1.0])
+    np.testing.assert_array_equal(result.risk_treatment, [1.0, 0.0])
+    np.testing.assert_array_equal(result.credible_lower, [-1.0, 0.5])

@@ -130,7 +130,17 @@ def bayesian_from_estimates(
         risk_control = _positive_part_mean(good, sd)
         risk_treatment = _positive_part_mean(-good, sd)
         half = special.ndtri(1.0 - alpha / 2.0) * sd
-    bad = ~(var > 0) | np.isnan(est)
+        # A zero-variance estimate (e.g. the delta method at a treatment mean of exactly 0) is a
+        # point mass: the data overrides any prior and there is no uncertainty left.
+        exact = var == 0
+        mean = np.where(exact, est, mean)
+        sd = np.where(exact, 0.0, sd)
+        half = np.where(exact, 0.0, half)
+        good = mean if higher_is_better else -mean
+        chance = np.where(exact, np.sign(good) * 0.5 + 0.5, chance)
+        risk_control = np.where(exact, np.maximum(good, 0.0), risk_control)
+        risk_treatment = np.where(exact, np.maximum(-good, 0.0), risk_treatment)
+    bad = ~((var >= 0) & np.isfinite(var) & np.isfinite(est))
 
     def keep(values: FloatArray) -> FloatArray:
         return np.asarray(np.where(bad, np.nan, values), dtype=np.float64)

@@ -26,7 +26,8 @@ def _holm(p: FloatArray) -> FloatArray:
 def _benjamini_hochberg(p: FloatArray) -> FloatArray:
     order = np.argsort(p)
     m = p.size
-    scaled = p[order] * m / np.arange(1, m + 1)
+    # Same operation order as statsmodels, so even subnormal p-values agree bit for bit.
+    scaled = p[order] / (np.arange(1, m + 1) / m)
     stepped = np.minimum.accumulate(scaled[::-1])[::-1]
     adjusted = np.empty_like(p)
     adjusted[order] = np.minimum(stepped, 1.0)

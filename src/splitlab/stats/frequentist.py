@@ -178,10 +178,6 @@ def compare_moments(
         se2_t = vt / nt
         variance = se2_c + se2_t
         se = np.sqrt(variance)
-        status = _status(mc, nc, nt, se)
-        valid = (status == Status.OK.value) | (status == Status.NON_POSITIVE_CONTROL_MEAN.value)
-        relative_ok = status == Status.OK.value
-
         diff = mt - mc
         if distribution == "normal":
             df = np.full_like(diff, math.inf)
@@ -190,6 +186,10 @@ def compare_moments(
         statistic = diff / se
         relative = mt / mc - 1.0
         relative_variance = vt / (mc**2 * nt) + vc * mt**2 / (mc**4 * nc)
+        # A control mean so close to 0 that the ratio's variance overflows counts as 0.
+        status = _status(np.where(np.isfinite(relative_variance), mc, 0.0), nc, nt, se)
+        valid = (status == Status.OK.value) | (status == Status.NON_POSITIVE_CONTROL_MEAN.value)
+        relative_ok = status == Status.OK.value
 
         if sequential_tuning is None:
             two_sided = alternative == "two-sided"

@@ -36,7 +36,11 @@ _RELATIVE_VARIANCE_FLOOR = 64 * np.finfo(np.float64).eps
 
 
 class Status(StrEnum):
-    """Outcome of an analysis: ``ok`` or the reason the data could not be analysed (fully)."""
+    """Outcome of an analysis: ``ok`` or the reason the data could not be analysed (fully).
+
+    ``non_positive_control_mean`` means only the relative lift is undefined (control mean zero,
+    negative, or too close to zero to divide by); absolute results are still reported.
+    """
 
     OK = "ok"
     EMPTY_VARIANT = "empty_variant"
