@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
-from splitlab.api import assignments, experiments, handlers, system, tracking, v1
+from splitlab.api import assignments, experiments, handlers, results, system, tracking, v1
 from splitlab.assignment.cache import RedisCache, connect_redis, install_invalidation
 from splitlab.assignment.service import Assigner
 from splitlab.bootstrap import bootstrap
 from splitlab.config import Settings
+from splitlab.dashboard import routes as dashboard
 from splitlab.observability import AppMetrics, MetricsMiddleware
 from splitlab.storage.engine import Database
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(experiments.router)
     app.include_router(assignments.router)
     app.include_router(tracking.router)
+    app.include_router(results.router)
     app.include_router(v1.router)
+    dashboard.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

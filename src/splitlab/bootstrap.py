@@ -21,7 +21,11 @@ DEMO_WARNING = (
 
 
 def bootstrap(
-    db: Database, settings: Settings, *, create_admin_if_none: bool = False
+    db: Database,
+    settings: Settings,
+    *,
+    create_admin_if_none: bool = False,
+    populate_demo: bool = False,
 ) -> str | None:
     """Idempotently prepare the database; returns a newly minted admin secret, if one was made.
 
@@ -30,16 +34,24 @@ def bootstrap(
     """
     for attempt in range(2):
         try:
-            return _bootstrap(db, settings, create_admin_if_none=create_admin_if_none)
+            return _bootstrap(
+                db, settings, create_admin_if_none=create_admin_if_none, populate_demo=populate_demo
+            )
         except IntegrityError:
             if attempt:
                 raise
     return None  # pragma: no cover - the loop either returns or raises
 
 
-def _bootstrap(db: Database, settings: Settings, *, create_admin_if_none: bool) -> str | None:
+def _bootstrap(
+    db: Database, settings: Settings, *, create_admin_if_none: bool, populate_demo: bool
+) -> str | None:
     with db.session_scope() as session:
-        workspaces.ensure(session, settings.default_workspace, name="Default workspace")
+        workspace = workspaces.ensure(session, settings.default_workspace, name="Default workspace")
+        if settings.demo and populate_demo:
+            from splitlab import demo
+
+            demo.populate(session, workspace)
         if settings.admin_token is not None:
             auth.ensure_static_token(
                 session,

@@ -59,7 +59,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     database_url: DatabaseUrl = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Demo mode: well-known tokens")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Demo mode: well-known tokens and sample experiments")
+    ] = False,
+    demo_data: Annotated[
+        bool, typer.Option(help="With --demo: fill an empty workspace with sample experiments")
+    ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Apply migrations, then serve the API, docs and dashboard."""
@@ -67,13 +72,17 @@ def serve(
 
     settings = _settings(database_url, demo=demo) if demo else _settings(database_url)
     db = _migrated(settings)
-    secret = bootstrap(db, settings, create_admin_if_none=True)
+    secret = bootstrap(db, settings, create_admin_if_none=True, populate_demo=demo_data)
     db.dispose()
     if secret is not None:
         typer.secho("Created an admin API token (shown once, store it now):", fg="yellow")
         typer.echo(f"  {secret}")
     if settings.demo:
         typer.secho(DEMO_WARNING, fg="red", err=True)
+        typer.secho(
+            f"Dashboard: http://{host}:{port}/  — sign in with the token admin_token_123",
+            fg="green",
+        )
     typer.echo(f"Splitlab on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(
         "splitlab.app:create_app",

@@ -33,6 +33,9 @@ def test_create_returns_a_draft_with_documented_config_defaults(client: TestClie
         "confidence_level": 0.95,
         "hash_seed": None,
         "bucket_version": 0,
+        "sequential_testing": False,
+        "cuped": True,
+        "minimum_detectable_effect": 0.05,
     }
     assert isinstance(body["id"], int)
     assert body["created_at"].endswith("Z")

@@ -33,8 +33,10 @@ from tests.auth.conftest import (
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_API_ROUTES = {("GET", "/health"), ("GET", "/metrics")}
-#: FastAPI's own documentation routes: the OpenAPI document, Swagger UI and its OAuth2 helper page.
-DOCS_ROUTES = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect"}
+#: The dashboard's sign-in page: the one page reachable without a session.
+PUBLIC_DASHBOARD_ROUTES = {("GET", "/login"), ("POST", "/login")}
+#: FastAPI's own documentation routes (the OpenAPI document, Swagger UI) and the static files.
+DOCS_ROUTES = {"/api/v1/openapi.json", "/api/v1/docs", "/static"}
 #: A sane floor: the three dialects plus users and tokens already exceed it.
 MIN_PROTECTED_ROUTES = 25
 
@@ -46,6 +48,7 @@ class Endpoint:
     scope: Scope | None  # None: public
     path_params: tuple[str, ...]
     body_schema: dict[str, Any] | None
+    dashboard: bool = False  # a page behind the dashboard's sign-in session instead of a token
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -101,6 +104,7 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
                     scope=required_scope(context.dependant),
                     path_params=tuple(p.name for p in context.dependant.path_params),
                     body_schema=_body_schema(app, method, context.path),
+                    dashboard="get_viewer" in set(_dependency_names(context.dependant)),
                 )
             )
     return found
@@ -125,8 +129,20 @@ def call(client: TestClient, endpoint: Endpoint, path: str, **kwargs: Any) -> ht
 def test_routes_without_a_scope_are_exactly_health_and_metrics(client: TestClient) -> None:
     app = client.app
     assert isinstance(app, FastAPI)
-    public = {(e.method, e.path) for e in endpoints(app) if e.scope is None}
-    assert public == PUBLIC_API_ROUTES
+    public = {(e.method, e.path) for e in endpoints(app) if e.scope is None and not e.dashboard}
+    assert public == PUBLIC_API_ROUTES | PUBLIC_DASHBOARD_ROUTES
+
+
+def test_every_dashboard_page_needs_a_signed_in_session(client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    pages = [e for e in endpoints(app) if e.dashboard]
+    assert len(pages) >= 10
+    for endpoint in pages:
+        # ``client`` carries the admin bearer token: an API credential opens no dashboard page.
+        response = call(client, endpoint, dummy_path(endpoint))
+        assert response.status_code == 303, endpoint
+        assert response.headers["location"].startswith("/login"), endpoint
 
 
 def test_the_only_other_routes_are_the_openapi_document_and_docs(client: TestClient) -> None:
@@ -138,7 +154,11 @@ def test_the_only_other_routes_are_the_openapi_document_and_docs(client: TestCli
         if not isinstance(context.original_route, APIRoute)
     }
     assert others == DOCS_ROUTES
-    assert all(isinstance(c.original_route, Route) for c in iter_route_contexts(app.routes))
+    # Besides routes, only the static-files mount: plain files, no data.
+    assert all(
+        isinstance(c.original_route, Route) or c.path == "/static"
+        for c in iter_route_contexts(app.routes)
+    )
 
 
 def test_public_routes_answer_without_a_token(app_client: TestClient) -> None:
@@ -449,7 +469,17 @@ def _without_volatile(value: Any) -> Any:
 def _collection_reads(client: TestClient, token: str) -> dict[str, Any]:
     app = client.app
     assert isinstance(app, FastAPI)
-    reads = [e for e in protected(app) if e.method == "GET" and not e.path_params]
+    calculators = {  # reads that need input (required query parameters) are not collections
+        context.path
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and any(p.field_info.is_required() for p in context.dependant.query_params)
+    }
+    reads = [
+        e
+        for e in protected(app)
+        if e.method == "GET" and not e.path_params and e.path not in calculators
+    ]
     bodies = {}
     for endpoint in reads:
         response = call(client, endpoint, endpoint.path, headers=bearer(token))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -44,13 +44,13 @@ def client_for(server: Server) -> httpx.Client:
 
 
 @pytest.fixture(scope="module")
-def server(serve: Callable[..., Server]) -> Iterator[Server]:
+def server(serve: Callable[..., Server]) -> Server:
     server = serve(env={"SPLITLAB_ADMIN_TOKEN": ADMIN})
     with client_for(server) as http:
         for body in EXPERIMENTS:
             assert http.post("/api/experiments/", json=body).status_code == 201
             assert http.post(f"/api/experiments/{body['key']}/start").status_code == 200
-    yield server
+    return server
 
 
 def server_assignments(

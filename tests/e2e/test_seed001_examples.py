@@ -37,7 +37,7 @@ CHECKOUT = {
 
 @pytest.fixture(scope="module")
 def demo_server(serve: Callable[..., Server]) -> Server:
-    return serve("--demo")
+    return serve("--demo", "--no-demo-data")
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ class SettingsPatch(BaseModel):
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
     hash_seed: str | None = Field(default=None, max_length=200)
     bucket_version: int | None = Field(default=None, ge=0)
+    sequential_testing: bool | None = None
+    cuped: bool | None = None
+    minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
 
 
 class ExperimentBodyBase(BaseModel):
@@ -93,6 +96,9 @@ class ExperimentReadBase(BaseModel):
                 confidence_level=experiment.confidence_level,
                 hash_seed=experiment.hash_seed,
                 bucket_version=experiment.bucket_version,
+                sequential_testing=experiment.sequential_testing,
+                cuped=experiment.cuped,
+                minimum_detectable_effect=experiment.minimum_detectable_effect,
             ),
             "start_date": experiment.start_date,
             "end_date": experiment.end_date,

@@ -61,10 +61,16 @@ def authenticate(session: Session, secret: str | None, *, demo: bool) -> Princip
         raise Unauthenticated("Missing bearer token")
     digest = hash_secret(secret)
     token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).one_or_none()
+    if token is None or not hashes_match(token.token_hash, digest):
+        raise Unauthenticated("Invalid, revoked or expired token")
+    return principal_of(token, demo=demo)
+
+
+def principal_of(token: ApiToken | None, *, demo: bool) -> Principal:
+    """The principal of a stored token, or 401 if it is revoked, expired or demo-only."""
     now = utcnow()
     if (
         token is None
-        or not hashes_match(token.token_hash, digest)
         or not token.is_active
         or (token.is_demo and not demo)
         or (token.expires_at is not None and token.expires_at <= now)

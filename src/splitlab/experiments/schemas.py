@@ -41,6 +41,13 @@ class ExperimentSettings(BaseModel):
     bucket_version: int = Field(
         default=0, ge=0, description="Raise it to re-randomise every user on purpose"
     )
+    sequential_testing: bool = Field(
+        default=False, description="Always-valid results: look at any time without inflating errors"
+    )
+    cuped: bool = Field(default=True, description="Variance reduction with pre-exposure data")
+    minimum_detectable_effect: float = Field(
+        default=0.05, gt=0, le=10, description="Relative lift the power figures are computed for"
+    )
 
 
 class ExperimentSpec(BaseModel):
@@ -76,6 +83,9 @@ class ExperimentChanges(BaseModel):
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
     hash_seed: str | None = Field(default=None, max_length=200)
     bucket_version: int | None = Field(default=None, ge=0)
+    sequential_testing: bool | None = None
+    cuped: bool | None = None
+    minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
     start_date: datetime | None = None
     end_date: datetime | None = None
     variant_ref: str | None = Field(default=None, max_length=200)

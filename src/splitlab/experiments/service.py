@@ -222,6 +222,9 @@ def create_experiment(
         override_enabled=spec.settings.override_enabled,
         min_sample_size=spec.settings.min_sample_size,
         confidence_level=spec.settings.confidence_level,
+        sequential_testing=spec.settings.sequential_testing,
+        cuped=spec.settings.cuped,
+        minimum_detectable_effect=spec.settings.minimum_detectable_effect,
         hash_seed=spec.settings.hash_seed,
         hash_version=2,
         bucket_version=spec.settings.bucket_version,
@@ -277,7 +280,15 @@ def _apply_variants(session: Session, experiment: Experiment, specs: list[Varian
     experiment.variants = kept
 
 
-_SETTING_FIELDS = ("sticky_bucketing", "override_enabled", "min_sample_size", "confidence_level")
+_SETTING_FIELDS = (
+    "sticky_bucketing",
+    "override_enabled",
+    "min_sample_size",
+    "confidence_level",
+    "sequential_testing",
+    "cuped",
+    "minimum_detectable_effect",
+)
 _PLAIN_FIELDS = (
     "name",
     "description",

@@ -2,10 +2,11 @@
 
 from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Metric, Variant
 from splitlab.storage.models.tracking import Event, Exposure
-from splitlab.storage.models.workspace import ApiToken, User, Workspace
+from splitlab.storage.models.workspace import ApiToken, DashboardSession, User, Workspace
 
 __all__ = [
     "ApiToken",
+    "DashboardSession",
     "Event",
     "Experiment",
     "Exposure",

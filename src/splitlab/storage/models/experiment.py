@@ -37,6 +37,10 @@ class Experiment(Base):
     hash_seed: Mapped[str | None] = mapped_column(String(200))
     hash_version: Mapped[int] = mapped_column(Integer, default=2)
     bucket_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Analysis options.
+    sequential_testing: Mapped[bool] = mapped_column(Boolean, default=False)
+    cuped: Mapped[bool] = mapped_column(Boolean, default=True)
+    minimum_detectable_effect: Mapped[float] = mapped_column(Float, default=0.05)
 
     # Seed 003's free-form fields.
     variant_ref: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,1 @@
+"""Experiment analysis: SQL aggregates → statistics → a verdict."""

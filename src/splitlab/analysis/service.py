@@ -1,0 +1,311 @@
+"""``analyse``: an experiment's aggregates → statistics → results and a verdict.
+
+One SQL query returns every metric's sufficient statistics per variant (plus pre-exposure sums
+for CUPED); everything after that is arithmetic on a handful of numbers, so results are cheap
+enough to recompute on every page load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from splitlab.analysis import repository
+from splitlab.analysis.schemas import (
+    ComparisonResult,
+    ExperimentResults,
+    MetricResult,
+    MetricSummary,
+    SampleSizeEstimate,
+    SrmResult,
+    VariantResult,
+    VariantStats,
+)
+from splitlab.analysis.verdict import Verdict, decide_verdict
+from splitlab.events.aggregates import MetricAggregate, MetricSpec, sufficient_statistics
+from splitlab.experiments import service as experiments
+from splitlab.metrics import service as metrics_service
+from splitlab.metrics.model import MetricKind
+from splitlab.stats import (
+    RegressionStats,
+    SampleStats,
+    achieved_power,
+    analyse,
+    days_needed,
+    sample_size,
+    srm_test,
+)
+from splitlab.storage.base import utcnow
+from splitlab.storage.models import Experiment, Metric, Variant, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class _Ordered:
+    """Variants with the control first: the order every statistics call expects."""
+
+    variants: list[Variant]
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> _Ordered:
+        control = [v for v in experiment.variants if v.is_control]
+        return cls(control + [v for v in experiment.variants if not v.is_control])
+
+    @property
+    def control(self) -> Variant:
+        return self.variants[0]
+
+    @property
+    def treatments(self) -> list[Variant]:
+        return self.variants[1:]
+
+
+def _stats(
+    aggregate: MetricAggregate | None, users: int, use_cuped: bool
+) -> SampleStats | RegressionStats:
+    if aggregate is None:
+        return (
+            RegressionStats(users, 0.0, 0.0, 0.0, 0.0, 0.0)
+            if use_cuped
+            else SampleStats(users, 0.0, 0.0)
+        )
+    if use_cuped:
+        return RegressionStats(
+            aggregate.n,
+            aggregate.pre_sum,
+            aggregate.pre_sum_sq,
+            aggregate.sum,
+            aggregate.sum_sq,
+            aggregate.sum_cross,
+        )
+    return SampleStats(aggregate.n, aggregate.sum, aggregate.sum_sq)
+
+
+def _cuped_usable(experiment: Experiment, aggregates: list[MetricAggregate | None]) -> bool:
+    """CUPED needs pre-exposure data with some spread in every variant, else it cannot help."""
+    if not experiment.cuped:
+        return False
+    for aggregate in aggregates:
+        if aggregate is None or aggregate.n < 2:
+            return False
+        pre_variance = aggregate.pre_sum_sq - aggregate.pre_sum**2 / aggregate.n
+        if not pre_variance > 1e-12:
+            return False
+    return True
+
+
+def _analyse_metric(
+    experiment: Experiment,
+    metric: Metric,
+    ordered: _Ordered,
+    aggregates: dict[str, dict[str, MetricAggregate]],
+    users: dict[str, int],
+) -> MetricResult:
+    per_variant = [aggregates.get(v.key, {}).get(metric.name) for v in ordered.variants]
+    use_cuped = _cuped_usable(experiment, per_variant)
+    stats = [
+        _stats(a, users[v.key], use_cuped)
+        for a, v in zip(per_variant, ordered.variants, strict=True)
+    ]
+    analysis = analyse(
+        stats[0],
+        stats[1:],
+        confidence_level=experiment.confidence_level,
+        sequential=experiment.sequential_testing,
+        cuped=use_cuped,
+        higher_is_better=metric.higher_is_better,
+    )
+    alpha = 1 - experiment.confidence_level
+    plain = [s.y if isinstance(s, RegressionStats) else s for s in stats]
+    comparisons = []
+    for variant, comparison, treatment in zip(
+        ordered.treatments, analysis.comparisons, plain[1:], strict=True
+    ):
+        power = achieved_power(
+            plain[0], treatment, mde=experiment.minimum_detectable_effect, alpha=alpha
+        )
+        comparisons.append(
+            ComparisonResult(
+                variant_key=variant.key,
+                status=comparison.status.value,
+                absolute_lift=comparison.absolute_lift,
+                absolute_ci=comparison.absolute_ci,
+                relative_lift=comparison.relative_lift,
+                relative_ci=comparison.relative_ci,
+                p_value=comparison.p_value,
+                p_value_adjusted=comparison.adjusted_p_value,
+                significant=comparison.significant,
+                chance_to_beat_control=comparison.chance_to_beat_control,
+                risk={"control": comparison.risk_control, "treatment": comparison.risk_treatment},
+                credible_interval=comparison.credible_interval,
+                power=power.power,
+            )
+        )
+    return MetricResult(
+        name=metric.name,
+        event_type=metric.event_type,
+        kind=metric.kind,
+        role=metric.role,
+        higher_is_better=metric.higher_is_better,
+        method=analysis.method,
+        correction=analysis.correction,
+        variance_reduction=analysis.variance_reduction,
+        variants=[
+            VariantStats(
+                variant_key=v.key,
+                is_control=v.is_control,
+                users=s.n,
+                mean=s.mean,
+                variance=s.variance,
+            )
+            for v, s in zip(ordered.variants, analysis.variants, strict=True)
+        ],
+        comparisons=comparisons,
+    )
+
+
+def _method_description(experiment: Experiment, metric_results: list[MetricResult]) -> str:
+    parts = [
+        "Welch's t-test with always-valid confidence sequences (sequential)"
+        if experiment.sequential_testing
+        else "Welch's t-test (fixed horizon)",
+        "delta-method intervals on relative lift",
+        "Holm-adjusted p-values across treatments",
+        "Bayesian chance to beat control",
+    ]
+    if any("cuped" in m.method for m in metric_results):
+        parts.append("CUPED variance reduction on a 14-day pre-exposure window")
+    return "; ".join(parts)
+
+
+def _sample_size(
+    experiment: Experiment,
+    ordered: _Ordered,
+    primary: MetricResult | None,
+    users: dict[str, int],
+    first_exposure: datetime | None,
+) -> SampleSizeEstimate | None:
+    """Users needed for the primary metric's MDE, and days left at the current exposure rate."""
+    if primary is None:
+        return None
+    control = primary.variants[0]
+    if (
+        control.mean is None
+        or control.variance is None
+        or not control.mean > 0
+        or control.users < 2
+    ):
+        return None
+    estimate = sample_size(
+        baseline_mean=control.mean,
+        baseline_variance=control.variance,
+        mde=experiment.minimum_detectable_effect,
+        alpha=1 - experiment.confidence_level,
+        n_variants=len(ordered.variants),
+        weights=[v.allocation for v in ordered.variants],
+    )
+    if estimate.status.value != "ok":
+        return None
+    total = sum(users.values())
+    rate = None
+    remaining = None
+    if first_exposure is not None:
+        elapsed_days = max((utcnow() - first_exposure).total_seconds() / 86400, 1 / 24)
+        rate = total / elapsed_days
+        remaining = days_needed(estimate.total_users, rate, total)
+    return SampleSizeEstimate(
+        metric=primary.name,
+        minimum_detectable_effect=experiment.minimum_detectable_effect,
+        users_per_variant={
+            v.key: n for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
+        },
+        total_users=estimate.total_users,
+        exposures_per_day=rate,
+        days_remaining=remaining,
+    )
+
+
+def experiment_results(session: Session, workspace: Workspace, ref: str | int) -> ExperimentResults:
+    """Every metric of the experiment analysed, the SRM check, and the verdict."""
+    experiment = experiments.get_experiment(session, workspace, ref)
+    ordered = _Ordered.of(experiment)
+    definitions = metrics_service.list_metrics(session, experiment.id)
+    counts = repository.exposure_counts(session, experiment.id, experiment.bucket_version)
+    users = {v.key: counts.get(v.id, 0) for v in ordered.variants}
+    aggregates = (
+        sufficient_statistics(
+            session,
+            workspace_id=workspace.id,
+            experiment_id=experiment.id,
+            bucket_version=experiment.bucket_version,
+            metrics=[MetricSpec(m.name, m.event_type, MetricKind(m.kind)) for m in definitions],
+        )
+        if definitions
+        else {}
+    )
+    metric_results = [
+        _analyse_metric(experiment, m, ordered, aggregates, users) for m in definitions
+    ]
+    srm = srm_test(
+        [users[v.key] for v in ordered.variants], [v.allocation for v in ordered.variants]
+    )
+    srm_result = SrmResult(
+        status=srm.status.value,
+        p_value=srm.p_value,
+        statistic=srm.statistic,
+        alarm=srm.alarm,
+        threshold=srm.threshold,
+        observed=users,
+        expected={v.key: e for v, e in zip(ordered.variants, srm.expected, strict=True)},
+    )
+    primary = next((m for m in metric_results if m.role == "primary"), None)
+    first_exposure, _ = repository.exposure_span(session, experiment.id, experiment.bucket_version)
+    estimate = _sample_size(experiment, ordered, primary, users, first_exposure)
+    verdict: Verdict = decide_verdict(
+        experiment=experiment,
+        users=users,
+        metrics=metric_results,
+        primary=primary,
+        srm=srm_result,
+        estimate=estimate,
+    )
+    return ExperimentResults(
+        experiment_key=experiment.key,
+        status=experiment.status,
+        total_users=sum(users.values()),
+        variant_metrics=[
+            VariantResult(
+                variant_key=v.key,
+                name=v.name,
+                is_control=v.is_control,
+                allocation=v.allocation,
+                users=users[v.key],
+                metrics={
+                    name: MetricSummary(
+                        n=a.n,
+                        sum=a.sum,
+                        mean=a.sum / a.n if a.n else None,
+                        variance=(a.sum_sq - a.sum**2 / a.n) / (a.n - 1) if a.n > 1 else None,
+                    )
+                    for name, a in aggregates.get(v.key, {}).items()
+                },
+            )
+            for v in ordered.variants
+        ],
+        is_significant=verdict.is_significant,
+        p_value=verdict.p_value,
+        winning_variant=verdict.winner,
+        recommendation=verdict.recommendation,
+        statistical_power=verdict.power,
+        method=metric_results[0].method
+        if metric_results
+        else ("welch-sequential" if experiment.sequential_testing else "welch"),
+        method_description=_method_description(experiment, metric_results),
+        confidence_level=experiment.confidence_level,
+        control_variant=ordered.control.key,
+        primary_metric=primary.name if primary else None,
+        srm=srm_result,
+        metrics=metric_results,
+        sample_size=estimate,
+    )

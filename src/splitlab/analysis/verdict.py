@@ -1,0 +1,155 @@
+"""The verdict: whether there is a winner, and one sentence saying what to do and why.
+
+A winner is named only when the primary metric improves significantly in its good direction, no
+guardrail is significantly harmed, every variant has reached the minimum sample size, and the
+split passes the sample-ratio-mismatch check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from splitlab.analysis.schemas import ComparisonResult, MetricResult, SampleSizeEstimate, SrmResult
+from splitlab.storage.models import Experiment
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    winner: str | None
+    is_significant: bool
+    p_value: float | None
+    power: float | None
+    recommendation: str
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}%"
+
+
+def _good(metric: MetricResult, comparison: ComparisonResult) -> bool:
+    lift = (
+        comparison.relative_lift
+        if comparison.relative_lift is not None
+        else comparison.absolute_lift
+    )
+    if lift is None or not math.isfinite(lift):
+        return False
+    return (lift > 0) == metric.higher_is_better
+
+
+def _interval(c: ComparisonResult) -> str:
+    low, high = c.relative_ci
+    return f"[{_pct(low)}, {_pct(high)}]"
+
+
+def decide_verdict(
+    *,
+    experiment: Experiment,
+    users: dict[str, int],
+    metrics: list[MetricResult],
+    primary: MetricResult | None,
+    srm: SrmResult,
+    estimate: SampleSizeEstimate | None,
+) -> Verdict:
+    total = sum(users.values())
+    confidence = f"{experiment.confidence_level * 100:g}%"
+    if total == 0:
+        hint = "start it and send traffic" if experiment.status == "draft" else "send traffic"
+        return Verdict(None, False, None, None, f"No users have been exposed yet: {hint}.")
+    if srm.alarm:
+        split = " / ".join(f"{k} {v:,}" for k, v in users.items())
+        return Verdict(
+            None,
+            False,
+            None,
+            None,
+            f"Investigate before trusting any result: the exposed split ({split}) does not match "
+            f"the allocation (sample ratio mismatch, p = {srm.p_value:.2g}).",
+        )
+    if primary is None:
+        return Verdict(
+            None, False, None, None, "Track a metric for this experiment to get a verdict."
+        )
+
+    # Guardrails and the primary metric, significantly worse: stop.
+    for metric in metrics:
+        if metric.role not in ("guardrail", "primary"):
+            continue
+        for c in metric.comparisons:
+            if c.significant and not _good(metric, c):
+                what = "guardrail" if metric.role == "guardrail" else "primary metric"
+                return Verdict(
+                    None,
+                    primary is metric,
+                    c.p_value_adjusted,
+                    c.power,
+                    f"Stop {c.variant_key}: it significantly harms the {what} {metric.name} "
+                    f"({_pct(c.relative_lift)}, {confidence} interval {_interval(c)}).",
+                )
+
+    winners = [c for c in primary.comparisons if c.significant and _good(primary, c)]
+    best_p = min(
+        (c.p_value_adjusted for c in primary.comparisons if c.p_value_adjusted is not None),
+        default=None,
+    )
+    powers = [
+        c.power for c in primary.comparisons if c.power is not None and math.isfinite(c.power)
+    ]
+    power = min(powers) if powers else None
+    short = {k: n for k, n in users.items() if n < experiment.min_sample_size}
+    days = (
+        f"; about {estimate.days_remaining} more days at the current rate"
+        if (estimate and estimate.days_remaining)
+        else ""
+    )
+    if winners:
+        best = max(winners, key=lambda c: abs(c.relative_lift or 0.0))
+        if short:
+            needed = ", ".join(f"{k} has {n:,}" for k, n in short.items())
+            return Verdict(
+                None,
+                True,
+                best.p_value_adjusted,
+                power,
+                f"Keep running: {best.variant_key} looks better on {primary.name} "
+                f"({_pct(best.relative_lift)}), but every variant needs "
+                f"{experiment.min_sample_size:,} users before a winner is named ({needed}).",
+            )
+        return Verdict(
+            best.variant_key,
+            True,
+            best.p_value_adjusted,
+            power,
+            f"Ship {best.variant_key}: it improves {primary.name} by {_pct(best.relative_lift)} "
+            f"({confidence} interval {_interval(best)}) with no guardrail harmed.",
+        )
+    if short:
+        needed = ", ".join(f"{k} has {n:,}" for k, n in short.items())
+        return Verdict(
+            None,
+            False,
+            best_p,
+            power,
+            f"Keep running: each variant needs at least {experiment.min_sample_size:,} users "
+            f"({needed}){days}.",
+        )
+    mde = f"{experiment.minimum_detectable_effect * 100:g}%"
+    if power is not None and power < 0.8:
+        return Verdict(
+            None,
+            False,
+            best_p,
+            power,
+            f"Keep running: no significant difference on {primary.name} yet, and the power to "
+            f"detect a {mde} lift is only {power * 100:.0f}%{days}.",
+        )
+    return Verdict(
+        None,
+        False,
+        best_p,
+        power,
+        f"Inconclusive: no significant difference on {primary.name}; with "
+        f"{(power or 0) * 100:.0f}% power to detect a {mde} lift, any real effect is likely "
+        "smaller than that.",
+    )

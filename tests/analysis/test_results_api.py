@@ -1,0 +1,161 @@
+"""Results end to end: traffic through HTTP gives what the statistics engine gives on the same data."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy import stats as scipy_stats
+
+from splitlab.stats import SampleStats, analyse
+from tests.factories import experiment_body
+
+KEY = "checkout-test"
+
+
+def run_traffic(
+    client: TestClient, users: int, rates: dict[str, float], *, seed: int = 1, **overrides: Any
+) -> dict[str, list[float]]:
+    """Assign users over HTTP and track conversions with the given per-variant rates."""
+    client.post("/api/experiments/", json=experiment_body(**overrides))
+    client.post(f"/api/experiments/{KEY}/start")
+    batch = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"u{i}"} for i in range(users)]},
+    ).json()["assignments"]
+    rng = random.Random(seed)
+    values: dict[str, list[float]] = {key: [] for key in rates}
+    events = []
+    for a in batch:
+        converted = rng.random() < rates[a["variant_key"]]
+        values[a["variant_key"]].append(1.0 if converted else 0.0)
+        if converted:
+            events.append({"user_id": a["user_id"], "event_type": "purchase", "experiment_id": KEY})
+    # Define the metric, then send the events in one batch.
+    client.post(
+        f"/api/experiments/{KEY}/metrics",
+        json={
+            "user_id": batch[0]["user_id"],
+            "variant_key": batch[0]["variant_key"],
+            "metric_name": "purchase",
+            "value": 1,
+            "metric_type": "conversion",
+        },
+    )
+    first = batch[0]
+    values[first["variant_key"]][0] = 1.0
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+    return values
+
+
+def test_results_have_the_documented_fields(client: TestClient) -> None:
+    run_traffic(client, 400, {"control": 0.1, "treatment": 0.1})
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    for field in (
+        "experiment_key",
+        "status",
+        "total_users",
+        "variant_metrics",
+        "is_significant",
+        "p_value",
+        "winning_variant",
+        "recommendation",
+        "statistical_power",
+    ):
+        assert field in body
+    assert body["experiment_key"] == KEY
+    assert body["total_users"] == 400
+    assert body["srm"]["alarm"] is False
+    assert body["primary_metric"] == "purchase"
+    assert isinstance(body["recommendation"], str)
+    assert body["recommendation"]
+
+
+def test_http_results_equal_the_engine_on_the_same_data(client: TestClient) -> None:
+    values = run_traffic(client, 3000, {"control": 0.10, "treatment": 0.14})
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    (metric,) = body["metrics"]
+    (comparison,) = metric["comparisons"]
+    control = np.array(values["control"])
+    treatment = np.array(values["treatment"])
+    expected = analyse(
+        SampleStats.from_values(control), [SampleStats.from_values(treatment)]
+    ).comparisons[0]
+    assert comparison["relative_lift"] == pytest.approx(expected.relative_lift, rel=1e-9)
+    assert comparison["p_value"] == pytest.approx(expected.p_value, rel=1e-9)
+    oracle = scipy_stats.ttest_ind(treatment, control, equal_var=False)
+    assert comparison["p_value"] == pytest.approx(oracle.pvalue, rel=1e-9)
+    assert metric["variants"][0]["users"] == len(control)
+
+
+def test_a_clear_improvement_is_shipped(client: TestClient) -> None:
+    run_traffic(client, 4000, {"control": 0.10, "treatment": 0.20})
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    assert body["is_significant"] is True
+    assert body["winning_variant"] == "treatment"
+    assert body["recommendation"].startswith("Ship treatment")
+
+
+def test_a_harmful_treatment_says_stop(client: TestClient) -> None:
+    run_traffic(client, 4000, {"control": 0.20, "treatment": 0.10})
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    assert body["winning_variant"] is None
+    assert body["recommendation"].startswith("Stop treatment")
+
+
+def test_no_winner_before_the_minimum_sample_size(client: TestClient) -> None:
+    run_traffic(
+        client, 1500, {"control": 0.05, "treatment": 0.30}, config={"min_sample_size": 5000}
+    )
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    assert body["is_significant"] is True
+    assert body["winning_variant"] is None
+    assert body["recommendation"].startswith("Keep running")
+
+
+def test_no_traffic_is_an_outcome_not_an_error(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    response = client.get(f"/api/experiments/{KEY}/results")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["total_users"], body["winning_variant"], body["srm"]["status"]) == (
+        0,
+        None,
+        "empty_variant",
+    )
+    assert "No users" in body["recommendation"]
+
+
+def test_sample_ratio_mismatch_blocks_a_winner(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    for i in range(600):
+        variant = "treatment" if i % 3 else "control"
+        client.post(
+            f"/api/experiments/{KEY}/assignments",
+            json={"user_id": f"s{i}", "force_variant": variant},
+        )
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    assert body["srm"]["alarm"] is True
+    assert body["winning_variant"] is None
+    assert "sample ratio mismatch" in body["recommendation"]
+
+
+def test_v1_results_and_sample_size(client: TestClient) -> None:
+    experiment = client.post("/api/experiments/", json=experiment_body()).json()
+    assert client.get(f"/api/v1/experiments/{experiment['id']}/results").status_code == 200
+    body = client.get("/api/v1/sample-size", params={"baseline_rate": 0.1, "mde": 0.1}).json()
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    effect = proportion_effectsize(0.11, 0.1)
+    expected = NormalIndPower().solve_power(effect_size=effect, alpha=0.05, power=0.8, ratio=1.0)
+    assert body["users_per_variant"][0] == pytest.approx(expected, rel=0.02)
+    with_rate = client.get(
+        "/api/v1/sample-size", params={"baseline_rate": 0.1, "mde": 0.1, "exposures_per_day": 1000}
+    ).json()
+    assert with_rate["days_needed"] == -(-with_rate["total_users"] // 1000)
+    assert client.get("/api/v1/sample-size", params={"mde": 0.1}).status_code == 422
