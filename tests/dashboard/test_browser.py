@@ -1,0 +1,198 @@
+"""The dashboard in real Chromium (Debian's package, driven by Playwright) against `splitlab serve`.
+
+Screenshots of the main pages at 1280 and 390 pixels are saved under tests/artifacts/screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI
+from tests.e2e.conftest import ADMIN, Server, start_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+CHROMIUM = os.environ.get("SPLITLAB_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        message = f"browser tests need Chromium at {CHROMIUM} (Debian package 'chromium')"
+        if IN_CI:
+            pytest.fail(f"CI=true but {message}")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(
+        tmp_path_factory.mktemp("browser"), "--demo", env={"SPLITLAB_ADMIN_TOKEN": ADMIN}
+    )
+    yield server
+    server.stop()
+
+
+def api(server: Server, token: str = ADMIN) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    foreign: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            foreign.append(request.url)
+            if urlparse(request.url).netloc != urlparse(server.url).netloc
+            else None
+        ),
+    )
+    page.foreign_requests = foreign
+    yield page
+    context.close()
+
+
+def sign_in(page: Any, server: Server, token: str = ADMIN) -> None:
+    page.goto(f"{server.url}/login")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/")
+
+
+def test_create_start_observe_and_conclude_an_experiment(page: Any, server: Server) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, server)
+    page.get_by_role("link", name="New experiment").first.click()
+    page.get_by_label("Name", exact=True).fill("Browser checkout test")
+    page.get_by_label("Hypothesis").fill("Green converts better")
+    page.get_by_role("button", name="Create experiment").click()
+    page.wait_for_url(f"{server.url}/experiments/browser-checkout-test")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_load_state()
+    assert page.locator(".status").first.inner_text().lower() == "running"
+
+    with api(server) as http:
+        users = [{"user_id": f"b{i}"} for i in range(1200)]
+        assigned = http.post(
+            "/api/experiments/browser-checkout-test/assignments/batch", json={"users": users}
+        ).json()["assignments"]
+        first = assigned[0]
+        http.post(
+            "/api/experiments/browser-checkout-test/metrics",
+            json={
+                "user_id": first["user_id"],
+                "variant_key": first["variant_key"],
+                "metric_name": "purchase",
+                "value": 1,
+                "metric_type": "conversion",
+            },
+        )
+        events = [
+            {
+                "user_id": a["user_id"],
+                "event_type": "purchase",
+                "experiment_id": "browser-checkout-test",
+            }
+            for i, a in enumerate(assigned)
+            if (a["variant_key"] == "treatment" and i % 4 == 0) or i % 9 == 0
+        ]
+        assert http.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    page.reload()
+    table = page.locator("table.results").first
+    assert "treatment" in table.inner_text()
+    assert page.locator("svg.forest circle").count() >= 1
+    assert page.locator("svg.exposures polyline").count() == 2
+    assert page.locator(".verdict .recommendation").inner_text()
+
+    page.locator("summary", has_text="Conclude with a winner").click()
+    page.get_by_label("Winning variant").select_option("treatment")
+    page.get_by_label("Notes").fill("Clear uplift in the browser test")
+    page.get_by_role("button", name="Conclude").click()
+    page.wait_for_load_state()
+    assert page.locator(".status").first.inner_text().lower() == "completed"
+    assert "Clear uplift in the browser test" in page.content()
+    assert page.foreign_requests == []
+
+
+def test_readonly_sees_no_mutating_controls(page: Any, server: Server) -> None:
+    with api(server) as http:
+        token = http.post(
+            "/api/v1/api-tokens/", json={"name": "viewer", "scope": "readonly"}
+        ).json()["token"]
+    sign_in(page, server, token)
+    assert page.get_by_role("link", name="New experiment").count() == 0
+    page.goto(f"{server.url}/experiments/checkout-button-colour")
+    for name in ("Start", "Pause", "Edit", "Cancel experiment", "Conclude"):
+        assert page.get_by_role("button", name=name).count() == 0
+        assert page.get_by_role("link", name=name).count() == 0
+    assert page.locator("form[action$='/lifecycle']").count() == 0
+
+
+def test_bad_form_input_shows_a_field_error(page: Any, server: Server) -> None:
+    sign_in(page, server)
+    page.goto(f"{server.url}/experiments/new")
+    page.get_by_label("Name", exact=True).fill("Broken split")
+    page.get_by_label("Variant 2 allocation percent").fill("30")
+    page.get_by_role("button", name="Create experiment").click()
+    error = page.locator("#variants-error")
+    assert error.is_visible()
+    assert "sum to 100" in error.inner_text()
+    assert page.get_by_label("Name", exact=True).input_value() == "Broken split"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/login")
+    page.screenshot(path=str(SHOTS / f"login-{width}.png"), full_page=True)
+    sign_in(page, server, "admin_token_123")
+    pages = {
+        "experiments": "/",
+        "winner": "/experiments/checkout-button-colour",
+        "srm": "/experiments/onboarding-checklist",
+        "multi-variant": "/experiments/search-ranking",
+        "new": "/experiments/new",
+        "tokens": "/admin/tokens",
+    }
+    for name, path in pages.items():
+        page.goto(f"{server.url}{path}")
+        # Nothing wider than the viewport except inside scroll boxes (tables, charts, code).
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} scrolls sideways at {width}px"
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    assert page.locator(".banner.bad").count() == 0  # search-ranking: no SRM banner
+    page.goto(f"{server.url}/experiments/onboarding-checklist")
+    assert "Sample ratio mismatch" in page.locator(".banner.bad").inner_text()
+    context.close()
