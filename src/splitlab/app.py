@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
-from splitlab.api import assignments, experiments, handlers, results, system, tracking, v1
+from splitlab.api import (
+    assignments,
+    experiments,
+    handlers,
+    metrics,
+    results,
+    system,
+    tracking,
+    v1,
+)
 from splitlab.assignment.cache import RedisCache, connect_redis, install_invalidation
 from splitlab.assignment.service import Assigner
 from splitlab.bootstrap import bootstrap
@@ -68,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assignments.router)
     app.include_router(tracking.router)
     app.include_router(results.router)
+    app.include_router(metrics.router)
     app.include_router(v1.router)
     dashboard.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -309,6 +309,7 @@ class WorkspaceObjects:
     variant_key: str
     user_id: str
     token_id: int
+    metric_name: str
 
     def value_for(self, name: str) -> str | None:
         """The value a parameter of this name takes to name our object (None: no such object)."""
@@ -322,6 +323,8 @@ class WorkspaceObjects:
             return str(self.experiment_id)
         if "experiment" in name or name == "key":
             return self.experiment_key
+        if name == "name":  # a metric definition of the experiment
+            return self.metric_name
         return None
 
     def path_value(self, param: str) -> str:
@@ -353,12 +356,19 @@ def populate(client: TestClient, workspace: str) -> WorkspaceObjects:
         "/api/v1/api-tokens/", json={"name": f"of {workspace}", "workspace": workspace}
     )
     assert token.status_code == 201, token.text
+    metric = client.post(
+        f"/api/experiments/exp-{workspace}/metric-definitions",
+        params=query,
+        json={"name": f"metric-{workspace}", "kind": "conversion"},
+    )
+    assert metric.status_code == 201, metric.text
     return WorkspaceObjects(
         experiment_id=experiment.json()["id"],
         experiment_key=experiment.json()["key"],
         variant_key=experiment.json()["variants"][0]["key"],
         user_id=user.json()["user_id"],
         token_id=token.json()["id"],
+        metric_name=metric.json()["name"],
     )
 
 
@@ -428,6 +438,13 @@ def _object_route_statuses(
         if not endpoint.path_params and not names_an_experiment(app, endpoint):
             continue
         path, body = object_request(app, endpoint, objects)
+        if endpoint.method == "DELETE" and "name" in endpoint.path_params:
+            # Two routes delete the same metric definition: give each one a metric to delete.
+            client.post(
+                f"/api/experiments/{objects.experiment_key}/metric-definitions",
+                params={"workspace": objects.experiment_key.removeprefix("exp-")},
+                json={"name": objects.metric_name, "kind": "conversion"},
+            )
         response = call(client, endpoint, path, headers=bearer(token), json=body)
         statuses[f"{endpoint.method} {path}"] = (response.status_code, response.text[:200])
     return statuses
