@@ -20,7 +20,7 @@ from splitlab.api.deps import (
     Writer,
     get_settings,
 )
-from splitlab.api.handlers import ERROR_SCHEMA
+from splitlab.api.handlers import error_responses
 from splitlab.api.schemas import (
     ExperimentBodyBase,
     ExperimentPatchBase,
@@ -39,17 +39,16 @@ M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for code, text in {
+ERRORS = error_responses(
+    {
         400: "Malformed request (seed 003 dialect)",
         401: "Missing, invalid, revoked or expired token",
         403: "The token's scope does not allow this",
         404: "No such experiment in this workspace",
         409: "Duplicate key or name, or an illegal lifecycle transition",
         422: "Request validation failed",
-    }.items()
-}
+    }
+)
 
 
 class VariantIn(BaseModel):

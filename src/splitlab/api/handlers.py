@@ -92,3 +92,11 @@ ERROR_SCHEMA: dict[str, Any] = {
         "details": {"description": "Validation problems, one per field"},
     },
 }
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting each error status with the one error body."""
+    return {
+        code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for code, text in descriptions.items()
+    }

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Response
 
-from splitlab.api.handlers import ERROR_SCHEMA
+from splitlab.api.handlers import error_responses
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for code, text in {
+ERRORS = error_responses(
+    {
         401: "Missing, invalid, revoked or expired token",
         403: "The token's scope does not allow this",
         404: "Not found (or not in the token's workspace)",
         409: "Conflict with the current state",
         422: "Request validation failed",
-    }.items()
-}
+    }
+)
 
 Skip = Annotated[int, Query(ge=0, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows to return (≤ 1000)")]
