@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from splitlab.analysis import service as analysis
 from splitlab.analytics import data_management
 from splitlab.analytics import service as analytics
 from splitlab.api.deps import SessionDep, get_settings
@@ -159,7 +160,10 @@ def experiments_page(
         session, viewer.workspace, statuses=statuses, search=q or None, size=100
     )
     counts = _exposure_counts(session, viewer)
-    headlines = {e.id: _headline(session, viewer, e.key) for e in page.items}
+    # Only experiments with exposures have anything to analyse.
+    headlines = {
+        e.id: _headline(session, viewer, e.key) if counts.get(e.id) else None for e in page.items
+    }
     return render(
         request,
         "experiments.html",
@@ -176,7 +180,7 @@ def experiments_page(
 
 def _headline(session: Session, viewer: Viewer, key: str) -> dict[str, Any] | None:
     results = _results(session, viewer, key)
-    if results is None or not results.get("metrics"):
+    if not results["metrics"]:
         return None
     primary = results["metrics"][0]
     best = None
@@ -194,13 +198,8 @@ def _headline(session: Session, viewer: Viewer, key: str) -> dict[str, Any] | No
     }
 
 
-def _results(session: Session, viewer: Viewer, key: str) -> dict[str, Any] | None:
-    try:
-        from splitlab.analysis import service as analysis
-    except ImportError:  # pragma: no cover - analysis lands with the statistics issue
-        return None
-    with session.begin_nested():
-        return analysis.experiment_results(session, viewer.workspace, key).model_dump(mode="json")
+def _results(session: Session, viewer: Viewer, key: str) -> dict[str, Any]:
+    return analysis.experiment_results(session, viewer.workspace, key).model_dump(mode="json")
 
 
 @router.get("/experiments/new", response_class=HTMLResponse)
