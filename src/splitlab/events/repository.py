@@ -2,36 +2,63 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from splitlab.storage.models import Event
+
+_UNNEST_INSERT = text(
+    """
+    INSERT INTO events (workspace_id, experiment_id, event_id, user_id, event_type, value,
+                        properties, timestamp, received_at)
+    SELECT * FROM unnest(
+        CAST(:workspace_id AS integer[]), CAST(:experiment_id AS integer[]),
+        CAST(:event_id AS varchar[]), CAST(:user_id AS varchar[]), CAST(:event_type AS varchar[]),
+        CAST(:value AS double precision[]), CAST(:properties AS jsonb[]),
+        CAST(:timestamp AS timestamptz[]), CAST(:received_at AS timestamptz[]))
+    ON CONFLICT (workspace_id, event_id) DO NOTHING
+    RETURNING event_id
+    """
+)
+_COLUMNS = (
+    "workspace_id",
+    "experiment_id",
+    "event_id",
+    "user_id",
+    "event_type",
+    "value",
+    "properties",
+    "timestamp",
+    "received_at",
+)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert events, skipping ``(workspace, event_id)`` pairs already stored.
 
-    Returns the event ids actually inserted (``RETURNING`` on both backends), so the caller can
-    tell new events from duplicates without another query.
+    Returns the event ids actually inserted (``RETURNING``), so the caller can tell new events
+    from duplicates without another query. PostgreSQL gets the whole batch as one statement over
+    arrays (``unnest``); elsewhere one prepared statement runs over all rows (executemany), never
+    a statement compiled per batch.
     """
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    inserted: set[str] = set()
-    # Chunks keep each statement under SQLite's bound-parameter limit (32766 / 10 columns).
-    for start in range(0, len(rows), 2000):
-        statement = (
-            insert(Event)
-            .values(rows[start : start + 2000])
-            .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
-            .returning(Event.event_id)
-        )
-        inserted.update(session.scalars(statement))
-    return inserted
+    if session.get_bind().dialect.name == "postgresql":
+        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _COLUMNS}
+        columns["properties"] = [json.dumps(value) for value in columns["properties"]]
+        return set(session.scalars(_UNNEST_INSERT, columns))
+    table = Event.__table__
+    assert isinstance(table, Table)
+    statement = (
+        sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
+        .returning(table.c.event_id)
+    )
+    return set(session.connection().execute(statement, rows).scalars())
 
 
 def get_events(session: Session, workspace_id: int, event_ids: list[str]) -> list[Event]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 
 def normalise_url(url: str) -> str:
@@ -47,6 +47,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
+        else:
+            # SQLite has one writer at a time, and every transaction here takes the write lock
+            # (BEGIN IMMEDIATE). One pooled connection per process makes threads queue in the
+            # pool, in order, instead of spinning in SQLite's busy handler: same throughput,
+            # p99 latency down from ~1.5 s to ~0.1 s under 16 concurrent clients (bench/).
+            kwargs |= {
+                "poolclass": QueuePool,
+                "pool_size": 1,
+                "max_overflow": 0,
+                "pool_timeout": 60,
+            }
         engine = create_engine(url, echo=echo, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
 
