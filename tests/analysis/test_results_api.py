@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
+from sqlalchemy import delete, select
 
 from splitlab.stats import SampleStats, analyse
+from splitlab.storage.engine import Database
+from splitlab.storage.models import Exposure, Variant
 from tests.factories import experiment_body
 
 KEY = "checkout-test"
@@ -114,6 +117,10 @@ def test_no_winner_before_the_minimum_sample_size(client: TestClient) -> None:
     assert body["is_significant"] is True
     assert body["winning_variant"] is None
     assert body["recommendation"].startswith("Keep running")
+    # How long: 1,500 users within the first hour is at least 36,000 a day, so 5,000 per
+    # variant is about a day away, and the MDE's sample size never lowers that target.
+    assert body["recommendation"].endswith("; about 1 more day at the current rate.")
+    assert body["sample_size"]["days_remaining"] >= 1
 
 
 def test_no_traffic_is_an_outcome_not_an_error(client: TestClient) -> None:
@@ -129,19 +136,60 @@ def test_no_traffic_is_an_outcome_not_an_error(client: TestClient) -> None:
     assert "No users" in body["recommendation"]
 
 
-def test_sample_ratio_mismatch_blocks_a_winner(client: TestClient) -> None:
-    client.post("/api/experiments/", json=experiment_body())
-    client.post(f"/api/experiments/{KEY}/start")
-    for i in range(600):
-        variant = "treatment" if i % 3 else "control"
-        client.post(
-            f"/api/experiments/{KEY}/assignments",
-            json={"user_id": f"s{i}", "force_variant": variant},
-        )
+def test_sample_ratio_mismatch_blocks_a_winner(client: TestClient, db: Database) -> None:
+    run_traffic(client, 4000, {"control": 0.10, "treatment": 0.20})
+    # Exposure logging lost in one arm: a third of the treatment's exposures never arrived.
+    with db.session_scope() as session:
+        treatment = session.scalars(select(Variant.id).where(Variant.key == "treatment")).one()
+        lost = session.scalars(select(Exposure.id).where(Exposure.variant_id == treatment)).all()
+        session.execute(delete(Exposure).where(Exposure.id.in_(lost[::3])))
     body = client.get(f"/api/experiments/{KEY}/results").json()
     assert body["srm"]["alarm"] is True
+    assert body["metrics"][0]["comparisons"][0]["significant"] is True
     assert body["winning_variant"] is None
+    assert body["recommendation"].startswith("Investigate")
     assert "sample ratio mismatch" in body["recommendation"]
+
+
+def test_forced_users_are_left_out_of_every_statistic(client: TestClient) -> None:
+    values = run_traffic(client, 2000, {"control": 0.10, "treatment": 0.12})
+    # QA forces 300 users into the treatment and they all convert: not randomised, not analysed.
+    forced = [f"qa{i}" for i in range(300)]
+    for user in forced:
+        response = client.post(
+            f"/api/experiments/{KEY}/assignments",
+            json={"user_id": user, "force_variant": "treatment"},
+        )
+        assert response.json()["is_override"] is True
+    events = [{"user_id": u, "event_type": "purchase", "experiment_id": KEY} for u in forced]
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    (metric,) = body["metrics"]
+    expected = analyse(
+        SampleStats.from_values(values["control"]), [SampleStats.from_values(values["treatment"])]
+    ).comparisons[0]
+    assert body["total_users"] == 2000
+    assert body["overridden_users"] == 300
+    assert [v["users"] for v in body["variant_metrics"]] == [
+        len(values["control"]),
+        len(values["treatment"]),
+    ]
+    assert metric["comparisons"][0]["p_value"] == pytest.approx(expected.p_value, rel=1e-9)
+    assert body["srm"]["alarm"] is False
+
+
+def test_only_forced_users_is_not_called_no_users(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/assignments", json={"user_id": "qa", "force_variant": "treatment"}
+    )
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    assert (body["total_users"], body["overridden_users"]) == (0, 1)
+    assert body["recommendation"].startswith("Only forced (override) users")
 
 
 def test_v1_results_and_sample_size(client: TestClient) -> None:

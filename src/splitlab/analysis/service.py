@@ -179,14 +179,45 @@ def _method_description(experiment: Experiment, metric_results: list[MetricResul
     return "; ".join(parts)
 
 
+def _exposure_rates(
+    experiment: Experiment,
+    users: dict[str, int],
+    span: tuple[datetime | None, datetime | None],
+) -> dict[str, float] | None:
+    """Randomised exposures per day and variant, over the time the experiment has exposed users.
+
+    A running experiment's window ends now; a paused or finished one's at its last exposure, so
+    a pause does not dilute the rate. The window is at least an hour, so the first minutes of
+    traffic do not extrapolate to absurd rates.
+    """
+    first, last = span
+    if first is None:
+        return None
+    end = utcnow() if experiment.status == "running" or last is None else last
+    elapsed_days = max((end - first).total_seconds() / 86400, 1 / 24)
+    return {key: n / elapsed_days for key, n in users.items()}
+
+
+def _days_to(targets: dict[str, int], users: dict[str, int], rates: dict[str, float]) -> int | None:
+    """Whole days until every variant has its target number of users at its current rate."""
+    days = [days_needed(targets[key], rates[key], users[key]) for key in targets]
+    if any(d is None for d in days):
+        return None
+    return max((d for d in days if d is not None), default=0)
+
+
 def _sample_size(
     experiment: Experiment,
     ordered: _Ordered,
     primary: MetricResult | None,
     users: dict[str, int],
-    first_exposure: datetime | None,
+    rates: dict[str, float] | None,
 ) -> SampleSizeEstimate | None:
-    """Users needed for the primary metric's MDE, and days left at the current exposure rate."""
+    """Users needed for the primary metric's MDE, and days left at the current exposure rate.
+
+    The target of each variant is the larger of what the MDE needs and ``min_sample_size`` (no
+    winner is named before it), so ``days_remaining`` answers "how much longer to keep running".
+    """
     if primary is None:
         return None
     control = primary.variants[0]
@@ -207,13 +238,10 @@ def _sample_size(
     )
     if estimate.status.value != "ok":
         return None
-    total = sum(users.values())
-    rate = None
-    remaining = None
-    if first_exposure is not None:
-        elapsed_days = max((utcnow() - first_exposure).total_seconds() / 86400, 1 / 24)
-        rate = total / elapsed_days
-        remaining = days_needed(estimate.total_users, rate, total)
+    needed = {
+        v.key: max(n, experiment.min_sample_size)
+        for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
+    }
     return SampleSizeEstimate(
         metric=primary.name,
         minimum_detectable_effect=experiment.minimum_detectable_effect,
@@ -221,8 +249,8 @@ def _sample_size(
             v.key: n for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
         },
         total_users=estimate.total_users,
-        exposures_per_day=rate,
-        days_remaining=remaining,
+        exposures_per_day=sum(rates.values()) if rates is not None else None,
+        days_remaining=_days_to(needed, users, rates) if rates is not None else None,
     )
 
 
@@ -233,6 +261,7 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
     definitions = metrics_service.list_metrics(session, experiment.id)
     counts = repository.exposure_counts(session, experiment.id, experiment.bucket_version)
     users = {v.key: counts.get(v.id, 0) for v in ordered.variants}
+    overridden = repository.override_count(session, experiment.id, experiment.bucket_version)
     aggregates = (
         sufficient_statistics(
             session,
@@ -260,8 +289,12 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         expected={v.key: e for v, e in zip(ordered.variants, srm.expected, strict=True)},
     )
     primary = next((m for m in metric_results if m.role == "primary"), None)
-    first_exposure, _ = repository.exposure_span(session, experiment.id, experiment.bucket_version)
-    estimate = _sample_size(experiment, ordered, primary, users, first_exposure)
+    rates = _exposure_rates(
+        experiment,
+        users,
+        repository.exposure_span(session, experiment.id, experiment.bucket_version),
+    )
+    estimate = _sample_size(experiment, ordered, primary, users, rates)
     verdict: Verdict = decide_verdict(
         experiment=experiment,
         users=users,
@@ -269,11 +302,16 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         primary=primary,
         srm=srm_result,
         estimate=estimate,
+        overridden=overridden,
+        min_sample_days=_days_to({key: experiment.min_sample_size for key in users}, users, rates)
+        if rates is not None
+        else None,
     )
     return ExperimentResults(
         experiment_key=experiment.key,
         status=experiment.status,
         total_users=sum(users.values()),
+        overridden_users=overridden,
         variant_metrics=[
             VariantResult(
                 variant_key=v.key,

@@ -43,6 +43,12 @@ def _interval(c: ComparisonResult) -> str:
     return f"[{_pct(low)}, {_pct(high)}]"
 
 
+def _more_days(days: int | None) -> str:
+    if not days:
+        return ""
+    return f"; about {days} more day{'s' if days != 1 else ''} at the current rate"
+
+
 def decide_verdict(
     *,
     experiment: Experiment,
@@ -51,10 +57,27 @@ def decide_verdict(
     primary: MetricResult | None,
     srm: SrmResult,
     estimate: SampleSizeEstimate | None,
+    overridden: int = 0,
+    min_sample_days: int | None = None,
 ) -> Verdict:
+    """The winner (if any) and one sentence saying what to do and why.
+
+    ``min_sample_days`` is how long until every variant reaches ``min_sample_size`` at the
+    current exposure rate; ``estimate.days_remaining`` how long until the MDE's sample size (and
+    the minimum) is reached.
+    """
     total = sum(users.values())
     confidence = f"{experiment.confidence_level * 100:g}%"
     if total == 0:
+        if overridden:
+            return Verdict(
+                None,
+                False,
+                None,
+                None,
+                f"Only forced (override) users so far ({overridden:,}), and they are not "
+                "randomised, so they are left out: send traffic through normal assignment.",
+            )
         hint = "start it and send traffic" if experiment.status == "draft" else "send traffic"
         return Verdict(None, False, None, None, f"No users have been exposed yet: {hint}.")
     if srm.alarm:
@@ -98,10 +121,10 @@ def decide_verdict(
     ]
     power = min(powers) if powers else None
     short = {k: n for k, n in users.items() if n < experiment.min_sample_size}
-    days = (
-        f"; about {estimate.days_remaining} more days at the current rate"
-        if (estimate and estimate.days_remaining)
-        else ""
+    to_decide = _more_days(
+        estimate.days_remaining
+        if estimate is not None and estimate.days_remaining is not None
+        else min_sample_days
     )
     if winners:
         best = max(winners, key=lambda c: abs(c.relative_lift or 0.0))
@@ -114,7 +137,8 @@ def decide_verdict(
                 power,
                 f"Keep running: {best.variant_key} looks better on {primary.name} "
                 f"({_pct(best.relative_lift)}), but every variant needs "
-                f"{experiment.min_sample_size:,} users before a winner is named ({needed}).",
+                f"{experiment.min_sample_size:,} users before a winner is named "
+                f"({needed}){_more_days(min_sample_days)}.",
             )
         return Verdict(
             best.variant_key,
@@ -132,7 +156,7 @@ def decide_verdict(
             best_p,
             power,
             f"Keep running: each variant needs at least {experiment.min_sample_size:,} users "
-            f"({needed}){days}.",
+            f"({needed}){to_decide}.",
         )
     mde = f"{experiment.minimum_detectable_effect * 100:g}%"
     if power is not None and power < 0.8:
@@ -142,7 +166,7 @@ def decide_verdict(
             best_p,
             power,
             f"Keep running: no significant difference on {primary.name} yet, and the power to "
-            f"detect a {mde} lift is only {power * 100:.0f}%{days}.",
+            f"detect a {mde} lift is only {power * 100:.0f}%{to_decide}.",
         )
     return Verdict(
         None,
