@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
 from sqlalchemy import delete, select
 
-from splitlab.stats import SampleStats, analyse
+from splitlab.stats import SampleStats, analyse, power
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Exposure, Variant
 from tests.factories import experiment_body
@@ -207,3 +208,57 @@ def test_v1_results_and_sample_size(client: TestClient) -> None:
     ).json()
     assert with_rate["days_needed"] == -(-with_rate["total_users"] // 1000)
     assert client.get("/api/v1/sample-size", params={"mde": 0.1}).status_code == 422
+
+
+def test_power_is_for_the_cuped_adjusted_test(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/metric-definitions",
+        json={"name": "revenue", "event_type": "purchase", "kind": "numeric"},
+    )
+    batch = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"c{i}"} for i in range(400)]},
+    ).json()["assignments"]
+    rng = random.Random(3)
+    earlier = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    events = []
+    raw: dict[str, list[float]] = {"control": [], "treatment": []}
+    for a in batch:
+        habit = rng.gammavariate(2.0, 10.0)
+        after = round(habit + rng.gauss(0, 5), 2)
+        before = round(habit + rng.gauss(0, 5), 2)
+        events.append({"user_id": a["user_id"], "event_type": "purchase", "value": after})
+        events.append(
+            {
+                "user_id": a["user_id"],
+                "event_type": "purchase",
+                "value": before,
+                "timestamp": earlier,
+            }
+        )
+        raw[a["variant_key"]].append(after)
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    (metric,) = client.get(f"/api/experiments/{KEY}/results").json()["metrics"]
+    control, treatment = metric["variants"]
+    (comparison,) = metric["comparisons"]
+
+    assert metric["method"] == "welch+cuped"
+    adjusted = power(
+        0.05 * control["mean"],
+        control["users"],
+        treatment["users"],
+        control["variance"],
+        treatment["variance"],
+    )
+    assert comparison["power"] == pytest.approx(float(adjusted), rel=1e-9)
+    unadjusted = power(
+        0.05 * np.mean(raw["control"]),
+        len(raw["control"]),
+        len(raw["treatment"]),
+        np.var(raw["control"], ddof=1),
+        np.var(raw["treatment"], ddof=1),
+    )
+    assert comparison["power"] > float(unadjusted)

@@ -7,6 +7,7 @@ enough to recompute on every page load.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from splitlab.metrics.model import MetricKind
 from splitlab.stats import (
     RegressionStats,
     SampleStats,
+    VariantSummary,
     achieved_power,
     analyse,
     days_needed,
@@ -82,6 +84,15 @@ def _stats(
     return SampleStats(aggregate.n, aggregate.sum, aggregate.sum_sq)
 
 
+def _summary_stats(summary: VariantSummary) -> SampleStats:
+    """Sufficient statistics with the analysed (possibly CUPED-adjusted) mean and variance."""
+    n = summary.n
+    if n == 0 or not math.isfinite(summary.mean):
+        return SampleStats(n, 0.0, 0.0)
+    spread = (n - 1) * summary.variance if n >= 2 and math.isfinite(summary.variance) else 0.0
+    return SampleStats(n, n * summary.mean, spread + n * summary.mean**2)
+
+
 def _cuped_usable(experiment: Experiment, aggregates: list[MetricAggregate | None]) -> bool:
     """CUPED needs pre-exposure data with some spread in every variant, else it cannot help."""
     if not experiment.cuped:
@@ -117,13 +128,15 @@ def _analyse_metric(
         higher_is_better=metric.higher_is_better,
     )
     alpha = 1 - experiment.confidence_level
-    plain = [s.y if isinstance(s, RegressionStats) else s for s in stats]
+    # Power for the test actually run: with CUPED, on the adjusted (smaller) variances, the same
+    # ones the sample-size estimate uses.
+    analysed = [_summary_stats(v) for v in analysis.variants]
     comparisons = []
     for variant, comparison, treatment in zip(
-        ordered.treatments, analysis.comparisons, plain[1:], strict=True
+        ordered.treatments, analysis.comparisons, analysed[1:], strict=True
     ):
         power = achieved_power(
-            plain[0], treatment, mde=experiment.minimum_detectable_effect, alpha=alpha
+            analysed[0], treatment, mde=experiment.minimum_detectable_effect, alpha=alpha
         )
         comparisons.append(
             ComparisonResult(
@@ -324,7 +337,8 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
                         n=a.n,
                         sum=a.sum,
                         mean=a.sum / a.n if a.n else None,
-                        variance=(a.sum_sq - a.sum**2 / a.n) / (a.n - 1) if a.n > 1 else None,
+                        # SampleStats clamps rounding error in Σx² - (Σx)²/n to exactly 0.
+                        variance=SampleStats(a.n, a.sum, a.sum_sq).variance if a.n > 1 else None,
                     )
                     for name, a in aggregates.get(v.key, {}).items()
                 },
