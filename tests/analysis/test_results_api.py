@@ -262,3 +262,22 @@ def test_power_is_for_the_cuped_adjusted_test(client: TestClient) -> None:
         np.var(raw["treatment"], ddof=1),
     )
     assert comparison["power"] > float(unadjusted)
+
+
+def test_a_switched_off_variant_neither_breaks_nor_blocks_the_results(client: TestClient) -> None:
+    variants = [
+        {"key": "control", "name": "Control", "allocation": 50, "is_control": True},
+        {"key": "treatment", "name": "Treatment", "allocation": 50},
+        {"key": "retired", "name": "Retired", "allocation": 0},
+    ]
+    run_traffic(client, 4000, {"control": 0.10, "treatment": 0.20}, variants=variants)
+
+    response = client.get(f"/api/experiments/{KEY}/results")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["srm"]["alarm"] is False
+    assert body["srm"]["expected"]["retired"] == 0
+    assert [c["status"] for c in body["metrics"][0]["comparisons"]] == ["ok", "empty_variant"]
+    assert body["sample_size"]["users_per_variant"]["retired"] == 0
+    assert body["winning_variant"] == "treatment"

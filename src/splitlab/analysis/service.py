@@ -241,26 +241,28 @@ def _sample_size(
         or control.users < 2
     ):
         return None
+    # A variant switched off (allocation 0) gets no users and needs none.
+    active = [v for v in ordered.variants if v.allocation > 0]
+    if ordered.control not in active or len(active) < 2:
+        return None
     estimate = sample_size(
         baseline_mean=control.mean,
         baseline_variance=control.variance,
         mde=experiment.minimum_detectable_effect,
         alpha=1 - experiment.confidence_level,
-        n_variants=len(ordered.variants),
-        weights=[v.allocation for v in ordered.variants],
+        n_variants=len(active),
+        weights=[v.allocation for v in active],
     )
     if estimate.status.value != "ok":
         return None
-    needed = {
-        v.key: max(n, experiment.min_sample_size)
-        for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
-    }
+    per_variant = {v.key: 0 for v in ordered.variants} | dict(
+        zip((v.key for v in active), estimate.users_per_variant, strict=True)
+    )
+    needed = {v.key: max(per_variant[v.key], experiment.min_sample_size) for v in active}
     return SampleSizeEstimate(
         metric=primary.name,
         minimum_detectable_effect=experiment.minimum_detectable_effect,
-        users_per_variant={
-            v.key: n for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
-        },
+        users_per_variant=per_variant,
         total_users=estimate.total_users,
         exposures_per_day=sum(rates.values()) if rates is not None else None,
         days_remaining=_days_to(needed, users, rates) if rates is not None else None,
@@ -316,7 +318,11 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         srm=srm_result,
         estimate=estimate,
         overridden=overridden,
-        min_sample_days=_days_to({key: experiment.min_sample_size for key in users}, users, rates)
+        min_sample_days=_days_to(
+            {v.key: experiment.min_sample_size for v in ordered.variants if v.allocation > 0},
+            users,
+            rates,
+        )
         if rates is not None
         else None,
     )

@@ -120,7 +120,9 @@ def decide_verdict(
         c.power for c in primary.comparisons if c.power is not None and math.isfinite(c.power)
     ]
     power = min(powers) if powers else None
-    short = {k: n for k, n in users.items() if n < experiment.min_sample_size}
+    # A variant switched off (allocation 0) is not being tested: it cannot hold the others back.
+    active = {v.key for v in experiment.variants if v.allocation > 0}
+    short = {k: n for k, n in users.items() if k in active and n < experiment.min_sample_size}
     to_decide = _more_days(
         estimate.days_remaining
         if estimate is not None and estimate.days_remaining is not None
