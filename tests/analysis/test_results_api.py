@@ -281,3 +281,45 @@ def test_a_switched_off_variant_neither_breaks_nor_blocks_the_results(client: Te
     assert [c["status"] for c in body["metrics"][0]["comparisons"]] == ["ok", "empty_variant"]
     assert body["sample_size"]["users_per_variant"]["retired"] == 0
     assert body["winning_variant"] == "treatment"
+
+
+def _defined_experiment(client: TestClient, users: int) -> list[dict[str, Any]]:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/metric-definitions",
+        json={"name": "bought", "event_type": "purchase", "kind": "conversion"},
+    )
+    assignments: list[dict[str, Any]] = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"d{i}"} for i in range(users)]},
+    ).json()["assignments"]
+    return assignments
+
+
+def test_no_conversions_at_all_is_not_called_inconclusive(client: TestClient) -> None:
+    _defined_experiment(client, 400)
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    assert body["metrics"][0]["comparisons"][0]["status"] == "zero_variance"
+    assert body["statistical_power"] is None
+    assert body["recommendation"] == (
+        "Keep running: bought cannot be compared yet because every user has the same value so "
+        "far (e.g. nobody has converted)."
+    )
+
+
+def test_a_control_without_conversions_reports_absolute_figures(client: TestClient) -> None:
+    assignments = _defined_experiment(client, 400)
+    converted = [a["user_id"] for a in assignments if a["variant_key"] == "treatment"][:3]
+    events = [{"user_id": u, "event_type": "purchase"} for u in converted]
+    client.post("/api/v1/events/batch", json={"events": events})
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    (comparison,) = body["metrics"][0]["comparisons"]
+    assert comparison["status"] == "non_positive_control_mean"
+    assert comparison["relative_lift"] is None
+    assert comparison["absolute_lift"] > 0
+    assert "the control's mean is 0" in body["recommendation"]

@@ -38,9 +38,31 @@ def _good(metric: MetricResult, comparison: ComparisonResult) -> bool:
     return (lift > 0) == metric.higher_is_better
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.4g}"
+
+
+def _lift(c: ComparisonResult) -> str:
+    """The relative lift, or the absolute one when the control's mean is 0 (no ratio)."""
+    if c.relative_lift is not None and math.isfinite(c.relative_lift):
+        return _pct(c.relative_lift)
+    return f"{_number(c.absolute_lift)} absolute"
+
+
 def _interval(c: ComparisonResult) -> str:
-    low, high = c.relative_ci
-    return f"[{_pct(low)}, {_pct(high)}]"
+    if c.relative_lift is not None and math.isfinite(c.relative_lift):
+        low, high = c.relative_ci
+        return f"[{_pct(low)}, {_pct(high)}]"
+    low, high = c.absolute_ci
+    return f"[{_number(low)}, {_number(high)}]"
+
+
+_UNUSABLE = {
+    "zero_variance": "every user has the same value so far (e.g. nobody has converted)",
+    "non_positive_control_mean": "the control's mean is 0, so the relative MDE means nothing yet",
+    "insufficient_data": "a variant has fewer than 2 users",
+    "empty_variant": "a variant has no users",
+}
 
 
 def _more_days(days: int | None) -> str:
@@ -108,7 +130,7 @@ def decide_verdict(
                     c.p_value_adjusted,
                     c.power,
                     f"Stop {c.variant_key}: it significantly harms the {what} {metric.name} "
-                    f"({_pct(c.relative_lift)}, {confidence} interval {_interval(c)}).",
+                    f"({_lift(c)}, {confidence} interval {_interval(c)}).",
                 )
 
     winners = [c for c in primary.comparisons if c.significant and _good(primary, c)]
@@ -138,7 +160,7 @@ def decide_verdict(
                 best.p_value_adjusted,
                 power,
                 f"Keep running: {best.variant_key} looks better on {primary.name} "
-                f"({_pct(best.relative_lift)}), but every variant needs "
+                f"({_lift(best)}), but every variant needs "
                 f"{experiment.min_sample_size:,} users before a winner is named "
                 f"({needed}){_more_days(min_sample_days)}.",
             )
@@ -147,7 +169,7 @@ def decide_verdict(
             True,
             best.p_value_adjusted,
             power,
-            f"Ship {best.variant_key}: it improves {primary.name} by {_pct(best.relative_lift)} "
+            f"Ship {best.variant_key}: it improves {primary.name} by {_lift(best)} "
             f"({confidence} interval {_interval(best)}) with no guardrail harmed.",
         )
     if short:
@@ -161,7 +183,18 @@ def decide_verdict(
             f"({needed}){to_decide}.",
         )
     mde = f"{experiment.minimum_detectable_effect * 100:g}%"
-    if power is not None and power < 0.8:
+    if power is None:
+        # No comparison could be powered, so "no difference" would say nothing: name the reason.
+        statuses = [c.status for c in primary.comparisons if c.status in _UNUSABLE]
+        reason = _UNUSABLE[statuses[0]] if statuses else "its variances are not yet estimable"
+        return Verdict(
+            None,
+            False,
+            best_p,
+            None,
+            f"Keep running: {primary.name} cannot be compared yet because {reason}{to_decide}.",
+        )
+    if power < 0.8:
         return Verdict(
             None,
             False,
@@ -176,6 +209,6 @@ def decide_verdict(
         best_p,
         power,
         f"Inconclusive: no significant difference on {primary.name}; with "
-        f"{(power or 0) * 100:.0f}% power to detect a {mde} lift, any real effect is likely "
+        f"{power * 100:.0f}% power to detect a {mde} lift, any real effect is likely "
         "smaller than that.",
     )
