@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
 from sqlalchemy import delete, select
 
-from splitlab.stats import SampleStats, analyse, power
+from splitlab.stats import SampleStats, analyse, power, sequential_power
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Exposure, Variant
 from tests.factories import experiment_body
@@ -323,3 +323,19 @@ def test_a_control_without_conversions_reports_absolute_figures(client: TestClie
     assert comparison["relative_lift"] is None
     assert comparison["absolute_lift"] > 0
     assert "the control's mean is 0" in body["recommendation"]
+
+
+def test_a_sequential_experiment_reports_the_power_of_its_own_test(client: TestClient) -> None:
+    run_traffic(
+        client, 3000, {"control": 0.10, "treatment": 0.11}, config={"sequential_testing": True}
+    )
+
+    (metric,) = client.get(f"/api/experiments/{KEY}/results").json()["metrics"]
+    control, treatment = metric["variants"]
+    (comparison,) = metric["comparisons"]
+
+    assert metric["method"] == "welch-sequential"
+    args = (0.05 * control["mean"], control["users"], treatment["users"], control["variance"])
+    expected = sequential_power(*args, treatment["variance"])
+    assert comparison["power"] == pytest.approx(float(expected), rel=1e-9)
+    assert comparison["power"] < float(power(*args, treatment["variance"]))

@@ -18,6 +18,7 @@ from splitlab.stats import (
     compare_proportions,
     cuped_from_sums,
     sample_size,
+    sequential_power,
 )
 
 pytestmark = pytest.mark.slow
@@ -182,3 +183,16 @@ def test_holm_keeps_the_family_wise_rate_of_three_treatments_at_alpha():
     # (a little under, since the comparisons are positively correlated).
     assert corrected <= FPR_BAND[1]
     assert uncorrected > 0.10
+
+
+def test_sequential_power_predicts_how_often_the_sequence_rejects():
+    rng = np.random.default_rng(20240609)
+    n, sd, effect = 1_500, 4.0, 0.45
+    control = rng.normal(10.0, sd, size=(RUNS, n))
+    treatment = rng.normal(10.0 + effect, sd, size=(RUNS, n))
+
+    p = _welch_p(control, treatment, sequential_tuning=DEFAULT_SEQUENTIAL_TUNING)
+    predicted = float(sequential_power(effect, n, n, sd**2))
+
+    assert 0.3 < predicted < 0.8
+    assert abs(np.mean(p < 0.05) - predicted) < 0.03

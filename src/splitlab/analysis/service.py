@@ -30,6 +30,7 @@ from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics_service
 from splitlab.metrics.model import MetricKind
 from splitlab.stats import (
+    DEFAULT_SEQUENTIAL_TUNING,
     RegressionStats,
     SampleStats,
     VariantSummary,
@@ -136,7 +137,11 @@ def _analyse_metric(
         ordered.treatments, analysis.comparisons, analysed[1:], strict=True
     ):
         power = achieved_power(
-            analysed[0], treatment, mde=experiment.minimum_detectable_effect, alpha=alpha
+            analysed[0],
+            treatment,
+            mde=experiment.minimum_detectable_effect,
+            alpha=alpha,
+            sequential_tuning=DEFAULT_SEQUENTIAL_TUNING if experiment.sequential_testing else None,
         )
         comparisons.append(
             ComparisonResult(
