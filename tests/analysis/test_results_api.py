@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
 from sqlalchemy import delete, select
 
-from splitlab.stats import SampleStats, analyse, power, sequential_power
+from splitlab.stats import (
+    DEFAULT_SEQUENTIAL_TUNING,
+    SampleStats,
+    analyse,
+    power,
+    sample_size,
+    sequential_power,
+)
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Exposure, Variant
 from tests.factories import experiment_body
@@ -330,11 +337,22 @@ def test_a_sequential_experiment_reports_the_power_of_its_own_test(client: TestC
         client, 3000, {"control": 0.10, "treatment": 0.11}, config={"sequential_testing": True}
     )
 
-    (metric,) = client.get(f"/api/experiments/{KEY}/results").json()["metrics"]
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    (metric,) = body["metrics"]
     control, treatment = metric["variants"]
     (comparison,) = metric["comparisons"]
 
     assert metric["method"] == "welch-sequential"
+    planned = sample_size(
+        baseline_mean=control["mean"],
+        baseline_variance=control["variance"],
+        mde=0.05,
+        weights=[50, 50],
+        sequential_tuning=DEFAULT_SEQUENTIAL_TUNING,
+    )
+    assert list(body["sample_size"]["users_per_variant"].values()) == list(
+        planned.users_per_variant
+    )
     args = (0.05 * control["mean"], control["users"], treatment["users"], control["variance"])
     expected = sequential_power(*args, treatment["variance"])
     assert comparison["power"] == pytest.approx(float(expected), rel=1e-9)

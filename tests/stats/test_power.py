@@ -183,3 +183,15 @@ def test_achieved_power_of_a_sequential_experiment_is_the_sequential_power():
     expected = sequential_power(0.2, 1000, 1000, control.variance, treatment.variance)
     assert sequential.power == pytest.approx(float(expected), rel=1e-12)
     assert sequential.power < fixed.power
+
+
+def test_sequential_sample_size_is_the_smallest_the_sequence_needs():
+    fixed = sample_size(baseline_mean=10.0, baseline_variance=25.0, mde=0.03)
+    result = sample_size(
+        baseline_mean=10.0, baseline_variance=25.0, mde=0.03, sequential_tuning=5000.0
+    )
+    n = result.users_per_variant[0]
+
+    assert float(sequential_power(0.3, n, n, 25.0, tuning=5000.0)) >= 0.8
+    assert float(sequential_power(0.3, n - 1, n - 1, 25.0, tuning=5000.0)) < 0.8
+    assert n > fixed.users_per_variant[0]

@@ -257,6 +257,7 @@ def _sample_size(
         alpha=1 - experiment.confidence_level,
         n_variants=len(active),
         weights=[v.allocation for v in active],
+        sequential_tuning=DEFAULT_SEQUENTIAL_TUNING if experiment.sequential_testing else None,
     )
     if estimate.status.value != "ok":
         return None

@@ -227,6 +227,7 @@ def sample_size(
     alternative: Alternative = "two-sided",
     treatment_variance: float | None = None,
     distribution: Distribution = "normal",
+    sequential_tuning: float | None = None,
 ) -> SampleSizeResult:
     """Units per variant so each treatment-vs-control comparison has ``target_power`` at the MDE.
 
@@ -234,7 +235,9 @@ def sample_size(
     comparison ``v`` has ``SE² = (var_c/w_c + var_t/w_v)/N``; ``N`` is the smallest total at which
     :func:`power` reaches ``target_power`` for every comparison (solved exactly, not by the
     one-tail shortcut ``(z_{1-alpha/2}+z_{1-β})²``), and each variant gets ``⌈w_v N⌉``. With
-    ``correction="bonferroni"`` each comparison is tested at ``alpha / (variants - 1)``.
+    ``correction="bonferroni"`` each comparison is tested at ``alpha / (variants - 1)``. With
+    ``sequential_tuning`` the power is :func:`sequential_power` (the always-valid test, two-sided):
+    the units needed for the sequence to exclude 0 when the experiment reaches that size.
 
     Assumptions: as :func:`power`; the baseline variance is known; the treatment variance equals
     ``treatment_variance`` (default: the baseline's). Reference: Chow, Shao & Wang (2008) §3.2.
@@ -270,6 +273,11 @@ def sample_size(
     wc = float(w[0])
 
     def shortfall(total: float, wt: float) -> float:
+        if sequential_tuning is not None:
+            reached = sequential_power(
+                effect, wc * total, wt * total, vc, vt, alpha=alpha_each, tuning=sequential_tuning
+            )
+            return float(reached) - target_power
         value = power(
             effect,
             wc * total,
