@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from statsmodels.stats.power import NormalIndPower
 
+from splitlab.stats import sample_size_proportion
+
 URL = "/api/v1/sample-size"
 
 
@@ -68,3 +70,13 @@ def test_non_finite_numbers_are_rejected(client: TestClient, value: str) -> None
 
     assert client.get(URL, params=params).status_code == 422
     assert client.get(URL, params={"baseline_rate": 0.1, "mde": value}).status_code == 422
+
+
+def test_planning_for_sequential_testing_needs_more_users(client: TestClient) -> None:
+    params = {"baseline_rate": 0.1, "mde": 0.1}
+    fixed = client.get(URL, params=params).json()
+    sequential = client.get(URL, params={**params, "sequential_tuning": 5000}).json()
+
+    expected = sample_size_proportion(baseline_rate=0.1, mde=0.1, sequential_tuning=5000.0)
+    assert sequential["users_per_variant"] == list(expected.users_per_variant)
+    assert sequential["total_users"] > fixed["total_users"]

@@ -35,13 +35,15 @@ def plan_sample_size(
     n_variants: int,
     allocation: Sequence[float] | None,
     exposures_per_day: float | None,
+    sequential_tuning: float | None = None,
 ) -> SampleSizePlan:
     """Users each variant needs so every treatment-vs-control test reaches ``target_power``.
 
     Conversion metrics give ``baseline_rate``; numeric ones ``baseline_mean`` and
     ``baseline_variance``. Inputs the calculator cannot use (a lift beyond a rate of 100 %, a
     non-positive weight, a relative MDE on a non-positive baseline) are a validation error that
-    names the offending parameter.
+    names the offending parameter. With ``sequential_tuning`` the plan is for the always-valid
+    (sequential) test, which needs more users for the same power.
     """
     if allocation is not None:
         if len(allocation) != n_variants:
@@ -64,6 +66,7 @@ def plan_sample_size(
             target_power=target_power,
             n_variants=n_variants,
             weights=allocation,
+            sequential_tuning=sequential_tuning,
         )
     elif baseline_mean is not None and baseline_variance is not None:
         if relative and not baseline_mean > 0:
@@ -80,6 +83,7 @@ def plan_sample_size(
             target_power=target_power,
             n_variants=n_variants,
             weights=allocation,
+            sequential_tuning=sequential_tuning,
         )
     else:
         raise _invalid(

@@ -73,6 +73,15 @@ def sample_size_calculator(
         list[FiniteFloat] | None, Query(description="Weights, control first")
     ] = None,
     exposures_per_day: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
+    sequential_tuning: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            allow_inf_nan=False,
+            description="Plan for sequential testing with this tuning parameter (default off; "
+            "experiments use 5000)",
+        ),
+    ] = None,
 ) -> SampleSizeRead:
     """Users per variant to detect ``mde`` with the given power, and days at the current rate."""
     plan = planning.plan_sample_size(
@@ -86,6 +95,7 @@ def sample_size_calculator(
         n_variants=variants,
         allocation=allocation,
         exposures_per_day=exposures_per_day,
+        sequential_tuning=sequential_tuning,
     )
     result = plan.result
     return SampleSizeRead(

@@ -322,13 +322,14 @@ def sample_size_proportion(
     weights: Sequence[float] | None = None,
     correction: MultipleTesting = "bonferroni",
     alternative: Alternative = "two-sided",
+    sequential_tuning: float | None = None,
 ) -> SampleSizeResult:
     """Sample size for a conversion metric from its baseline rate.
 
     Estimator: :func:`sample_size` with Bernoulli variances ``p_c(1-p_c)`` and ``p_t(1-p_t)``
     (``p_t = p_c(1 + mde)`` if ``relative`` else ``p_c + mde``), i.e. the unpooled normal
-    approximation. Assumptions: independent Bernoulli units, ``n p`` not small. Reference: Chow,
-    Shao & Wang (2008) §4.2.
+    approximation; ``sequential_tuning`` as in :func:`sample_size`. Assumptions: independent
+    Bernoulli units, ``n p`` not small. Reference: Chow, Shao & Wang (2008) §4.2.
     """
     if not 0.0 < baseline_rate < 1.0:
         raise ValueError(f"baseline_rate must be in (0, 1) (got {baseline_rate})")
@@ -347,6 +348,7 @@ def sample_size_proportion(
         correction=correction,
         alternative=alternative,
         treatment_variance=treated * (1.0 - treated),
+        sequential_tuning=sequential_tuning,
     )
 
 
