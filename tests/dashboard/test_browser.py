@@ -130,8 +130,10 @@ def test_create_start_observe_and_conclude_an_experiment(page: Any, server: Serv
     page.reload()
     table = page.locator("table.results").first
     assert "treatment" in table.inner_text()
-    assert page.locator("svg.forest circle").count() >= 1
-    assert page.locator("svg.exposures polyline").count() == 2
+    # Desktop width: the wide layout of each chart is the one shown.
+    assert page.locator(".chart-wide svg.forest circle").first.is_visible()
+    assert not page.locator(".chart-compact svg.forest").first.is_visible()
+    assert page.locator(".chart-wide svg.exposures polyline").count() == 2
     assert page.locator(".verdict .recommendation").inner_text()
 
     page.locator("summary", has_text="Conclude with a winner").click()
@@ -175,6 +177,8 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlparse(request.url).netloc))
     page.goto(f"{server.url}/login")
     page.screenshot(path=str(SHOTS / f"login-{width}.png"), full_page=True)
     sign_in(page, server, "admin_token_123")
@@ -183,16 +187,29 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
         "winner": "/experiments/checkout-button-colour",
         "srm": "/experiments/onboarding-checklist",
         "multi-variant": "/experiments/search-ranking",
+        "inconclusive": "/experiments/pricing-page-copy",
+        "draft": "/experiments/free-shipping-banner",
         "new": "/experiments/new",
+        "edit": "/experiments/checkout-button-colour/edit",
         "tokens": "/admin/tokens",
+        "data": "/admin/data",
     }
     for name, path in pages.items():
         page.goto(f"{server.url}{path}")
         # Nothing wider than the viewport except inside scroll boxes (tables, charts, code).
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} scrolls sideways at {width}px"
+        # Every chart shown fits its box: no SVG is cut off or scrolls.
+        clipped = page.evaluate(
+            """[...document.querySelectorAll('svg.chart')].filter(s => s.checkVisibility())
+               .filter(s => s.getBoundingClientRect().right > s.parentElement
+                   .getBoundingClientRect().right + 1).length"""
+        )
+        assert clipped == 0, f"{path}: a chart is wider than its box at {width}px"
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    assert page.locator(".banner.bad").count() == 0  # search-ranking: no SRM banner
+    page.goto(f"{server.url}/experiments/search-ranking")
+    assert page.locator(".banner.bad").count() == 0  # multi-variant: no SRM banner
     page.goto(f"{server.url}/experiments/onboarding-checklist")
     assert "Sample ratio mismatch" in page.locator(".banner.bad").inner_text()
+    assert hosts == {urlparse(server.url).netloc}, hosts
     context.close()
