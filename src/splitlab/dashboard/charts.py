@@ -46,7 +46,10 @@ def _tick_digits(ticks: list[float]) -> int:
 def _nice_step(span: float, count: int) -> float:
     raw = span / count
     magnitude = 10.0 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    # The round step nearest to the ideal one, so a chart gets about ``count`` ticks.
+    return min(
+        (m * magnitude for m in (1, 2, 2.5, 5, 10)), key=lambda step: abs(math.log(step / raw))
+    )
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -164,7 +167,8 @@ def cumulative_exposures(
 ) -> str:
     """Cumulative exposed users per variant and day, with a legend."""
     compact = width < 500
-    left, right, bottom = (64 if compact else 76), 16, 56
+    # The right margin holds half of the last date label, centred on the last day.
+    left, right, bottom = (64 if compact else 76), 28, 56
     days = sorted({d for points in series.values() for d, _ in points})
     if not days:
         height = 120
@@ -216,11 +220,12 @@ def cumulative_exposures(
             f"{int(tick):,}</text>"
         )
     # Evenly spaced date labels counted back from the last day, which is always labelled.
-    every = max(1, math.ceil((len(days) - 1) / (3 if compact else 6)))
+    wanted = max(1, math.ceil((len(days) - 1) / (3 if compact else 9)))
+    # Prefer a spacing that also lands on the first day, if one is at most twice as wide.
+    every = next((e for e in range(wanted, 2 * wanted + 1) if (len(days) - 1) % e == 0), wanted)
     for i in range(len(days) - 1, -1, -every):
-        anchor = "end" if i == len(days) - 1 and len(days) > 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="{anchor}" '
+            f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
             f'class="tick">{days[i].strftime("%b %d")}</text>'
         )
     parts.append(
