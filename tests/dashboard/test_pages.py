@@ -293,3 +293,52 @@ def test_the_form_sets_the_analysis_options(app_client: TestClient) -> None:
     assert config["cuped"] is False  # an unticked box means off
     edit = app_client.get("/experiments/settings-check/edit").text
     assert 'name="minimum_detectable_effect" value="10"' in edit
+
+
+def test_revoking_a_token_from_the_tokens_page(app_client: TestClient) -> None:
+    token = issue_token(app_client, "readonly")
+    sign_in(app_client, ADMIN_SECRET)
+    page = app_client.get("/admin/tokens").text
+    token_id = next(
+        t["id"]
+        for t in app_client.get("/api/v1/api-tokens/", headers=API).json()
+        if t["name"] == "readonly person"
+    )
+    assert f'action="/admin/tokens/{token_id}/revoke"' in page
+    response = app_client.post(
+        f"/admin/tokens/{token_id}/revoke", data={"csrf": csrf_of(page)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    refused = app_client.get("/api/experiments/", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+    assert "revoked" in app_client.get("/admin/tokens").text
+
+
+def test_a_token_made_on_the_page_can_be_bound_to_the_workspace(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/admin/tokens").text)
+    created = app_client.post(
+        "/admin/tokens", data={"csrf": csrf, "name": "Bound", "scope": "experiment", "bind": "on"}
+    )
+    assert created.status_code == 201
+    listed = app_client.get("/api/v1/api-tokens/", headers=API).json()
+    bound = next(t for t in listed if t["name"] == "Bound")
+    assert bound["scope"] == "experiment"
+    assert bound["workspace"] == "default"
+
+
+def test_a_token_needs_a_name(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/admin/tokens").text)
+    response = app_client.post("/admin/tokens", data={"csrf": csrf, "name": " ", "scope": "admin"})
+    assert response.status_code == 422
+    assert 'id="token-error"' in response.text
+    assert 'aria-describedby="token-error"' in response.text
+
+
+def test_a_draft_without_traffic_says_how_to_start(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    html = app_client.get("/experiments/checkout-test").text
+    assert "No users exposed yet. Start the experiment" in html
+    assert "svg" not in html  # no empty charts
