@@ -133,12 +133,16 @@ def _simulate(
     experiment.start_date = start
     # The history tells the same story as the data: drafted the day before, started 14 days ago.
     experiment.created_at = experiment.updated_at = start - timedelta(days=1)
-    for action, when in (("created", start - timedelta(days=1)), ("started", start)):
-        session.execute(
-            update(LifecycleEvent)
-            .where(LifecycleEvent.experiment_id == experiment.id, LifecycleEvent.action == action)
-            .values(created_at=when)
-        )
+    session.execute(
+        update(LifecycleEvent)
+        .where(LifecycleEvent.experiment_id == experiment.id, LifecycleEvent.action == "created")
+        .values(created_at=start - timedelta(days=1))
+    )
+    session.execute(
+        update(LifecycleEvent)
+        .where(LifecycleEvent.experiment_id == experiment.id, LifecycleEvent.action == "started")
+        .values(created_at=start, changes={"start_date": start.isoformat()})
+    )
     exposures: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     by_key = {v.key: v.id for v in experiment.variants}

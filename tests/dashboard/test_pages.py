@@ -341,4 +341,19 @@ def test_a_draft_without_traffic_says_how_to_start(app_client: TestClient) -> No
     app_client.post("/api/experiments/", json=experiment_body(), headers=API)
     html = app_client.get("/experiments/checkout-test").text
     assert "No users exposed yet. Start the experiment" in html
-    assert "svg" not in html  # no empty charts
+    assert "<svg" not in html  # no empty charts
+
+
+def test_history_shows_what_an_edit_changed(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    edit = app_client.get("/experiments/checkout-test/edit").text
+    response = app_client.post(
+        "/experiments/checkout-test/edit",
+        data=base_form(csrf_of(edit), name="Checkout test", confidence_level="0.9"),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    html = app_client.get("/experiments/checkout-test").text
+    assert "<code>confidence_level</code> 0.95 → 0.9" in html
+    assert "<code>targeting</code>" not in html  # 100% traffic is no change

@@ -92,7 +92,10 @@ class ExperimentForm:
     def targeting(self) -> dict[str, Any]:
         targeting: dict[str, Any] = {}
         try:
-            targeting["percentage"] = float(self.percentage or 100)
+            percentage = float(self.percentage or 100)
+            # 100% is what no percentage means; leaving it out keeps edits from logging a change.
+            if percentage != 100:
+                targeting["percentage"] = percentage
         except ValueError:
             self.errors["percentage"] = "Enter a number from 0 to 100"
         roles = [r.strip() for r in self.roles.split(",") if r.strip()]
