@@ -206,6 +206,13 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
                    .getBoundingClientRect().right + 1).length"""
         )
         assert clipped == 0, f"{path}: a chart is wider than its box at {width}px"
+        # Every visible form control has an accessible name (a <label> or aria-label).
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(el => el.checkVisibility() && !el.labels.length
+                   && !el.getAttribute('aria-label')).map(el => el.name)"""
+        )
+        assert unlabelled == [], f"{path}: unlabelled controls {unlabelled}"
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
     page.goto(f"{server.url}/experiments/search-ranking")
     assert page.locator(".banner.bad").count() == 0  # multi-variant: no SRM banner
@@ -213,3 +220,31 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
     assert "Sample ratio mismatch" in page.locator(".banner.bad").inner_text()
     assert hosts == {urlparse(server.url).netloc}, hosts
     context.close()
+
+
+def test_the_keyboard_alone_signs_in_and_concludes(page: Any, server: Server) -> None:
+    """Tab and Enter reach every step: labelled fields, the disclosure, the confirm dialog."""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.url}/login")
+    page.keyboard.type("admin_token_123")  # the token field has focus on arrival
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/")
+    with api(server) as http:
+        created = http.post("/api/experiments/", json={"key": "keyboard-test", "name": "Keyboard"})
+        assert created.status_code == 201, created.text
+        assert http.post("/api/experiments/keyboard-test/start").status_code == 200
+    page.goto(f"{server.url}/experiments/keyboard-test")
+    summary = page.locator("summary", has_text="Conclude with a winner")
+    summary.focus()
+    page.keyboard.press("Enter")
+    assert page.get_by_label("Winning variant").is_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "winning_variant"
+    page.keyboard.press("Tab")
+    page.keyboard.type("No difference worth shipping")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Conclude"
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert page.locator(".status").first.inner_text().lower() == "completed"
+    assert "No difference worth shipping" in page.content()
