@@ -214,7 +214,24 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
         )
         assert unlabelled == [], f"{path}: unlabelled controls {unlabelled}"
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    # The list tells the four demo stories apart at a glance.
+    page.goto(f"{server.url}/")
+    row = {
+        key: page.locator("tr", has=page.locator(f"code:text-is('{key}')"))
+        for key in (
+            "checkout-button-colour",
+            "pricing-page-copy",
+            "onboarding-checklist",
+            "search-ranking",
+        )
+    }
+    assert "green: +" in row["checkout-button-colour"].inner_text()
+    assert ", significant" in row["checkout-button-colour"].inner_text()
+    assert "not significant" in row["pricing-page-copy"].inner_text()
+    assert "SRM alarm" in row["onboarding-checklist"].inner_text()
+    assert "SRM alarm" not in row["search-ranking"].inner_text()
     page.goto(f"{server.url}/experiments/search-ranking")
+    assert page.locator("table.results").first.locator("tbody tr").count() == 4
     assert page.locator(".banner.bad").count() == 0  # multi-variant: no SRM banner
     page.goto(f"{server.url}/experiments/onboarding-checklist")
     assert "Sample ratio mismatch" in page.locator(".banner.bad").inner_text()

@@ -357,3 +357,21 @@ def test_history_shows_what_an_edit_changed(app_client: TestClient) -> None:
     html = app_client.get("/experiments/checkout-test").text
     assert "<code>confidence_level</code> 0.95 → 0.9" in html
     assert "<code>targeting</code>" not in html  # 100% traffic is no change
+
+
+def test_the_list_filters_by_status_and_searches(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    app_client.post(
+        "/api/experiments/", json=experiment_body(key="pricing", name="Pricing copy"), headers=API
+    )
+    app_client.post("/api/experiments/pricing/start", headers=API)
+    running = app_client.get("/", params={"status": "running"}).text
+    assert "Pricing copy" in running
+    assert "Checkout test" not in running
+    found = app_client.get("/", params={"q": "checkout"}).text
+    assert "Checkout test" in found
+    assert "Pricing copy" not in found
+    assert "not started" in found  # a draft's headline says so
+    nothing = app_client.get("/", params={"q": "zzz"}).text
+    assert "No experiments match these filters" in nothing
