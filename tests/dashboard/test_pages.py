@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from splitlab.dashboard.sessions import COOKIE
@@ -375,3 +376,40 @@ def test_the_list_filters_by_status_and_searches(app_client: TestClient) -> None
     assert "not started" in found  # a draft's headline says so
     nothing = app_client.get("/", params={"q": "zzz"}).text
     assert "No experiments match these filters" in nothing
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["//evil.example/", "/\\evil.example/", "/\t/evil.example/", "https://evil.example/"],
+)
+def test_sign_in_never_redirects_to_another_site(app_client: TestClient, next_url: str) -> None:
+    csrf = login_csrf(app_client)
+    response = app_client.post(
+        "/login",
+        data={"token": ADMIN_SECRET, "csrf": csrf, "next": next_url},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(app_client: TestClient) -> None:
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    first = app_client.get("/experiments/checkout-test", follow_redirects=False)
+    assert first.headers["location"] == "/login?next=/experiments/checkout-test"
+    csrf = login_csrf(app_client)
+    response = app_client.post(
+        "/login",
+        data={"token": ADMIN_SECRET, "csrf": csrf, "next": "/experiments/checkout-test"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/experiments/checkout-test"
+
+
+def test_an_expired_session_returns_to_the_filtered_list(app_client: TestClient) -> None:
+    first = app_client.get("/", params={"status": "running"}, follow_redirects=False)
+    assert first.headers["location"] == "/login?next=/%3Fstatus%3Drunning"
+    assert 'name="next" value="/?status=running"' in app_client.get(first.headers["location"]).text
+    posted = app_client.post("/experiments/x/lifecycle", data={"action": "start"})
+    assert posted.url.path == "/login"
+    assert 'name="next" value="/"' in posted.text

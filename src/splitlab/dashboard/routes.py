@@ -73,7 +73,9 @@ class LoginRequired(Exception):
 def get_viewer(request: Request, session: SessionDep) -> Viewer:
     viewer = sessions.resolve(session, request.cookies.get(COOKIE), demo=get_settings(request).demo)
     if viewer is None:
-        raise LoginRequired(str(request.url.path))
+        # Come back to the page after signing in; a form post has no page to come back to.
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise LoginRequired(f"{request.url.path}{query}" if request.method == "GET" else "/")
     return viewer
 
 
@@ -101,6 +103,17 @@ def render(
             "csrf": viewer.csrf_token,
         }
     return templates.TemplateResponse(request, template, base | context, status_code=status_code)
+
+
+def _is_local_path(url: str) -> bool:
+    """A path on this site, not a way out of it.
+
+    Browsers read ``//host`` and ``/\\host`` as another site, and drop tabs and newlines first
+    (so ``/<tab>/host`` is ``//host`` too).
+    """
+    if any(c <= " " or c == "\\" for c in url):
+        return False
+    return url.startswith("/") and not url.startswith("//")
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -187,7 +200,7 @@ def login(
             error=message,
         )
     cookie = sessions.start(session, principal, shown)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = next if _is_local_path(next) else "/"
     response = _see_other(target)
     response.set_cookie(
         COOKIE,
