@@ -265,3 +265,19 @@ def test_the_keyboard_alone_signs_in_and_concludes(page: Any, server: Server) ->
     page.wait_for_load_state()
     assert page.locator(".status").first.inner_text().lower() == "completed"
     assert "No difference worth shipping" in page.content()
+
+
+def test_the_copy_button_copies_the_snippet(browser: Any, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    sign_in(page, server, "admin_token_123")
+    page.goto(f"{server.url}/experiments/search-ranking")
+    snippet = page.locator("pre.snippet").nth(1)  # the Python one
+    snippet.get_by_role("button", name="Copy").click()
+    page.wait_for_function("document.querySelectorAll('button.copy')[1].textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("import os")
+    assert 'splitlab.assign("search-ranking", "user-123"' in copied
+    assert "Copy" not in copied  # the button's label is not part of the code
+    context.close()
