@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from splitlab.assignment.config import build_config
@@ -23,7 +23,7 @@ from splitlab.experiments.schemas import ExperimentSettings, ExperimentSpec, Var
 from splitlab.metrics import service as metrics
 from splitlab.metrics.model import MetricKind, MetricRole
 from splitlab.storage.base import utcnow
-from splitlab.storage.models import Event, Experiment, Exposure, Workspace
+from splitlab.storage.models import Event, Experiment, Exposure, LifecycleEvent, Workspace
 
 ACTOR = "demo"
 DAYS = 14
@@ -74,12 +74,15 @@ SCENARIOS = [
         ExperimentSpec(
             key="pricing-page-copy",
             name="Pricing page copy",
-            hypothesis="Plain-language plan names raise upgrades",
+            hypothesis="Plain-language plan names make more visitors pick a plan",
             variants=_variants(("current", "Current copy", 50), ("plain", "Plain language", 50)),
+            # A small true effect, powered for a 10% lift: not significant yet, and the
+            # recommendation says how much longer to run.
+            settings=ExperimentSettings(minimum_detectable_effect=0.10),
         ),
-        users=3000,
-        behaviour=Behaviour({"current": 0.080, "plain": 0.083}, {"current": 20.0, "plain": 20.0}),
-        metrics=[("purchase", MetricKind.CONVERSION, MetricRole.PRIMARY, True)],
+        users=7000,
+        behaviour=Behaviour({"current": 0.200, "plain": 0.206}, {"current": 20.0, "plain": 20.0}),
+        metrics=[("plan_selected", MetricKind.CONVERSION, MetricRole.PRIMARY, True)],
     ),
     Scenario(
         ExperimentSpec(
@@ -128,6 +131,18 @@ def _simulate(
     config = build_config(experiment)
     start = utcnow() - timedelta(days=DAYS)
     experiment.start_date = start
+    # The history tells the same story as the data: drafted the day before, started 14 days ago.
+    experiment.created_at = experiment.updated_at = start - timedelta(days=1)
+    session.execute(
+        update(LifecycleEvent)
+        .where(LifecycleEvent.experiment_id == experiment.id, LifecycleEvent.action == "created")
+        .values(created_at=start - timedelta(days=1))
+    )
+    session.execute(
+        update(LifecycleEvent)
+        .where(LifecycleEvent.experiment_id == experiment.id, LifecycleEvent.action == "started")
+        .values(created_at=start, changes={"start_date": start.isoformat()})
+    )
     exposures: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     by_key = {v.key: v.id for v in experiment.variants}

@@ -21,8 +21,11 @@ def issue_token(client: TestClient, scope: str) -> str:
 
 
 def sign_in(client: TestClient, token: str, workspace: str = "") -> None:
+    csrf = csrf_of(client.get("/login").text)
     response = client.post(
-        "/login", data={"token": token, "workspace": workspace, "next": "/"}, follow_redirects=False
+        "/login",
+        data={"token": token, "workspace": workspace, "next": "/", "csrf": csrf},
+        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
 

@@ -130,8 +130,10 @@ def test_create_start_observe_and_conclude_an_experiment(page: Any, server: Serv
     page.reload()
     table = page.locator("table.results").first
     assert "treatment" in table.inner_text()
-    assert page.locator("svg.forest circle").count() >= 1
-    assert page.locator("svg.exposures polyline").count() == 2
+    # Desktop width: the wide layout of each chart is the one shown.
+    assert page.locator(".chart-wide svg.forest circle").first.is_visible()
+    assert not page.locator(".chart-compact svg.forest").first.is_visible()
+    assert page.locator(".chart-wide svg.exposures polyline").count() == 2
     assert page.locator(".verdict .recommendation").inner_text()
 
     page.locator("summary", has_text="Conclude with a winner").click()
@@ -175,6 +177,8 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlparse(request.url).netloc))
     page.goto(f"{server.url}/login")
     page.screenshot(path=str(SHOTS / f"login-{width}.png"), full_page=True)
     sign_in(page, server, "admin_token_123")
@@ -183,16 +187,97 @@ def test_screenshots_of_the_main_pages(browser: Any, server: Server, width: int)
         "winner": "/experiments/checkout-button-colour",
         "srm": "/experiments/onboarding-checklist",
         "multi-variant": "/experiments/search-ranking",
+        "inconclusive": "/experiments/pricing-page-copy",
+        "draft": "/experiments/free-shipping-banner",
         "new": "/experiments/new",
+        "edit": "/experiments/checkout-button-colour/edit",
         "tokens": "/admin/tokens",
+        "data": "/admin/data",
     }
     for name, path in pages.items():
         page.goto(f"{server.url}{path}")
         # Nothing wider than the viewport except inside scroll boxes (tables, charts, code).
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} scrolls sideways at {width}px"
+        # Every chart shown fits its box: no SVG is cut off or scrolls.
+        clipped = page.evaluate(
+            """[...document.querySelectorAll('svg.chart')].filter(s => s.checkVisibility())
+               .filter(s => s.getBoundingClientRect().right > s.parentElement
+                   .getBoundingClientRect().right + 1).length"""
+        )
+        assert clipped == 0, f"{path}: a chart is wider than its box at {width}px"
+        # Every visible form control has an accessible name (a <label> or aria-label).
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(el => el.checkVisibility() && !el.labels.length
+                   && !el.getAttribute('aria-label')).map(el => el.name)"""
+        )
+        assert unlabelled == [], f"{path}: unlabelled controls {unlabelled}"
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    assert page.locator(".banner.bad").count() == 0  # search-ranking: no SRM banner
+    # The list tells the four demo stories apart at a glance.
+    page.goto(f"{server.url}/")
+    row = {
+        key: page.locator("tr", has=page.locator(f"code:text-is('{key}')"))
+        for key in (
+            "checkout-button-colour",
+            "pricing-page-copy",
+            "onboarding-checklist",
+            "search-ranking",
+        )
+    }
+    assert "green: +" in row["checkout-button-colour"].inner_text()
+    assert ", significant" in row["checkout-button-colour"].inner_text()
+    assert "not significant" in row["pricing-page-copy"].inner_text()
+    assert "SRM alarm" in row["onboarding-checklist"].inner_text()
+    assert "SRM alarm" not in row["search-ranking"].inner_text()
+    page.goto(f"{server.url}/experiments/search-ranking")
+    assert page.locator("table.results").first.locator("tbody tr").count() == 4
+    assert page.locator(".banner.bad").count() == 0  # multi-variant: no SRM banner
     page.goto(f"{server.url}/experiments/onboarding-checklist")
     assert "Sample ratio mismatch" in page.locator(".banner.bad").inner_text()
+    assert hosts == {urlparse(server.url).netloc}, hosts
+    context.close()
+
+
+def test_the_keyboard_alone_signs_in_and_concludes(page: Any, server: Server) -> None:
+    """Tab and Enter reach every step: labelled fields, the disclosure, the confirm dialog."""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.url}/login")
+    page.keyboard.type("admin_token_123")  # the token field has focus on arrival
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/")
+    with api(server) as http:
+        created = http.post("/api/experiments/", json={"key": "keyboard-test", "name": "Keyboard"})
+        assert created.status_code == 201, created.text
+        assert http.post("/api/experiments/keyboard-test/start").status_code == 200
+    page.goto(f"{server.url}/experiments/keyboard-test")
+    summary = page.locator("summary", has_text="Conclude with a winner")
+    summary.focus()
+    page.keyboard.press("Enter")
+    assert page.get_by_label("Winning variant").is_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "winning_variant"
+    page.keyboard.press("Tab")
+    page.keyboard.type("No difference worth shipping")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Conclude"
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert page.locator(".status").first.inner_text().lower() == "completed"
+    assert "No difference worth shipping" in page.content()
+
+
+def test_the_copy_button_copies_the_snippet(browser: Any, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    sign_in(page, server, "admin_token_123")
+    page.goto(f"{server.url}/experiments/search-ranking")
+    snippet = page.locator("pre.snippet").nth(1)  # the Python one
+    snippet.get_by_role("button", name="Copy").click()
+    page.wait_for_function("document.querySelectorAll('button.copy')[1].textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("import os")
+    assert 'splitlab.assign("search-ranking", "user-123"' in copied
+    assert "Copy" not in copied  # the button's label is not part of the code
     context.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from splitlab.dashboard.sessions import COOKIE
 from tests.conftest import ADMIN_SECRET
 from tests.dashboard.conftest import csrf_of, issue_token, sign_in
 from tests.factories import experiment_body
@@ -17,19 +20,47 @@ def test_pages_redirect_to_sign_in_without_a_session(app_client: TestClient) -> 
     assert response.headers["location"] == "/login?next=/"
 
 
+def login_csrf(client: TestClient) -> str:
+    return csrf_of(client.get("/login").text)
+
+
+def session_cookie(response: httpx.Response) -> str:
+    cookies = response.headers.get_list("set-cookie")
+    return next(c for c in cookies if c.startswith(f"{COOKIE}=")).lower()
+
+
 def test_sign_in_sets_an_http_only_same_site_cookie(app_client: TestClient) -> None:
-    response = app_client.post("/login", data={"token": ADMIN_SECRET}, follow_redirects=False)
+    csrf = login_csrf(app_client)
+    response = app_client.post(
+        "/login", data={"token": ADMIN_SECRET, "csrf": csrf}, follow_redirects=False
+    )
     assert response.status_code == 303
-    cookie = response.headers["set-cookie"].lower()
+    cookie = session_cookie(response)
     assert "httponly" in cookie
     assert "samesite=strict" in cookie
     assert ADMIN_SECRET.lower() not in cookie
 
 
 def test_a_wrong_token_is_refused_on_the_form(app_client: TestClient) -> None:
-    response = app_client.post("/login", data={"token": "nope"})
+    response = app_client.post("/login", data={"token": "nope", "csrf": login_csrf(app_client)})
     assert response.status_code == 401
     assert "not valid" in response.text
+
+
+def test_sign_in_from_another_site_is_refused(app_client: TestClient) -> None:
+    """Login CSRF: a form posted from elsewhere has no matching cookie and signs nobody in."""
+    login_csrf(app_client)  # the browser holds a cookie, but the forged form cannot know it
+    forged = app_client.post(
+        "/login", data={"token": ADMIN_SECRET, "csrf": "guess"}, follow_redirects=False
+    )
+    assert forged.status_code == 403
+    assert "did not come from this site" in forged.text
+    assert not any(c.startswith(f"{COOKIE}=") for c in forged.headers.get_list("set-cookie"))
+    app_client.cookies.clear()
+    no_cookie = app_client.post(
+        "/login", data={"token": ADMIN_SECRET, "csrf": "guess"}, follow_redirects=False
+    )
+    assert no_cookie.status_code == 403
 
 
 def test_revoking_the_token_signs_the_browser_out(app_client: TestClient) -> None:
@@ -193,3 +224,192 @@ def test_a_bound_token_only_sees_its_workspace(app_client: TestClient) -> None:
     html = app_client.get("/").text
     assert "Ours" in html
     assert "Theirs" not in html
+
+
+def test_an_illegal_lifecycle_step_shows_an_html_page_not_json(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    csrf = csrf_of(app_client.get("/experiments/checkout-test").text)
+    response = app_client.post(
+        "/experiments/checkout-test/lifecycle", data={"action": "pause", "csrf": csrf}
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("text/html")
+    assert "That cannot be done now" in response.text
+    assert app_client.get("/api/experiments/checkout-test", headers=API).json()["status"] == "draft"
+
+
+def test_a_missing_experiment_page_is_an_html_404(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    response = app_client.get("/experiments/no-such-thing")
+    assert response.status_code == 404
+    assert "Not found" in response.text
+
+
+def base_form(csrf: str, **fields: str) -> dict[str, object]:
+    return {
+        "csrf": csrf,
+        "name": "Settings check",
+        "variant_key": ["a", "b"],
+        "variant_name": ["A", "B"],
+        "variant_allocation": ["50", "50"],
+        "control": "0",
+        "percentage": "100",
+        "confidence_level": "0.95",
+        "min_sample_size": "100",
+        "minimum_detectable_effect": "5",
+        **fields,
+    }
+
+
+def test_each_bad_setting_gets_its_own_field_error(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/experiments/new").text)
+    response = app_client.post(
+        "/experiments/new",
+        data=base_form(
+            csrf, confidence_level="1.5", min_sample_size="0", minimum_detectable_effect="x"
+        ),
+    )
+    assert response.status_code == 422
+    for name in ("confidence_level", "min_sample_size", "minimum_detectable_effect"):
+        assert f'id="{name}-error"' in response.text, name
+        assert f'aria-describedby="{name}-error"' in response.text, name
+    assert 'value="1.5"' in response.text  # what was typed comes back
+    assert app_client.get("/api/experiments/", headers=API).json()["total"] == 0
+
+
+def test_the_form_sets_the_analysis_options(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/experiments/new").text)
+    response = app_client.post(
+        "/experiments/new",
+        data=base_form(csrf, minimum_detectable_effect="10", sequential_testing="on"),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    config = app_client.get("/api/experiments/settings-check", headers=API).json()["config"]
+    assert config["minimum_detectable_effect"] == 0.1
+    assert config["sequential_testing"] is True
+    assert config["cuped"] is False  # an unticked box means off
+    edit = app_client.get("/experiments/settings-check/edit").text
+    assert 'name="minimum_detectable_effect" value="10"' in edit
+
+
+def test_revoking_a_token_from_the_tokens_page(app_client: TestClient) -> None:
+    token = issue_token(app_client, "readonly")
+    sign_in(app_client, ADMIN_SECRET)
+    page = app_client.get("/admin/tokens").text
+    token_id = next(
+        t["id"]
+        for t in app_client.get("/api/v1/api-tokens/", headers=API).json()
+        if t["name"] == "readonly person"
+    )
+    assert f'action="/admin/tokens/{token_id}/revoke"' in page
+    response = app_client.post(
+        f"/admin/tokens/{token_id}/revoke", data={"csrf": csrf_of(page)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    refused = app_client.get("/api/experiments/", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+    assert "revoked" in app_client.get("/admin/tokens").text
+
+
+def test_a_token_made_on_the_page_can_be_bound_to_the_workspace(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/admin/tokens").text)
+    created = app_client.post(
+        "/admin/tokens", data={"csrf": csrf, "name": "Bound", "scope": "experiment", "bind": "on"}
+    )
+    assert created.status_code == 201
+    listed = app_client.get("/api/v1/api-tokens/", headers=API).json()
+    bound = next(t for t in listed if t["name"] == "Bound")
+    assert bound["scope"] == "experiment"
+    assert bound["workspace"] == "default"
+
+
+def test_a_token_needs_a_name(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    csrf = csrf_of(app_client.get("/admin/tokens").text)
+    response = app_client.post("/admin/tokens", data={"csrf": csrf, "name": " ", "scope": "admin"})
+    assert response.status_code == 422
+    assert 'id="token-error"' in response.text
+    assert 'aria-describedby="token-error"' in response.text
+
+
+def test_a_draft_without_traffic_says_how_to_start(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    html = app_client.get("/experiments/checkout-test").text
+    assert "No users exposed yet. Start the experiment" in html
+    assert "<svg" not in html  # no empty charts
+
+
+def test_history_shows_what_an_edit_changed(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    edit = app_client.get("/experiments/checkout-test/edit").text
+    response = app_client.post(
+        "/experiments/checkout-test/edit",
+        data=base_form(csrf_of(edit), name="Checkout test", confidence_level="0.9"),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    html = app_client.get("/experiments/checkout-test").text
+    assert "<code>confidence_level</code> 0.95 → 0.9" in html
+    assert "<code>targeting</code>" not in html  # 100% traffic is no change
+
+
+def test_the_list_filters_by_status_and_searches(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    app_client.post(
+        "/api/experiments/", json=experiment_body(key="pricing", name="Pricing copy"), headers=API
+    )
+    app_client.post("/api/experiments/pricing/start", headers=API)
+    running = app_client.get("/", params={"status": "running"}).text
+    assert "Pricing copy" in running
+    assert "Checkout test" not in running
+    found = app_client.get("/", params={"q": "checkout"}).text
+    assert "Checkout test" in found
+    assert "Pricing copy" not in found
+    assert "not started" in found  # a draft's headline says so
+    nothing = app_client.get("/", params={"q": "zzz"}).text
+    assert "No experiments match these filters" in nothing
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["//evil.example/", "/\\evil.example/", "/\t/evil.example/", "https://evil.example/"],
+)
+def test_sign_in_never_redirects_to_another_site(app_client: TestClient, next_url: str) -> None:
+    csrf = login_csrf(app_client)
+    response = app_client.post(
+        "/login",
+        data={"token": ADMIN_SECRET, "csrf": csrf, "next": next_url},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(app_client: TestClient) -> None:
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    first = app_client.get("/experiments/checkout-test", follow_redirects=False)
+    assert first.headers["location"] == "/login?next=/experiments/checkout-test"
+    csrf = login_csrf(app_client)
+    response = app_client.post(
+        "/login",
+        data={"token": ADMIN_SECRET, "csrf": csrf, "next": "/experiments/checkout-test"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/experiments/checkout-test"
+
+
+def test_an_expired_session_returns_to_the_filtered_list(app_client: TestClient) -> None:
+    first = app_client.get("/", params={"status": "running"}, follow_redirects=False)
+    assert first.headers["location"] == "/login?next=/%3Fstatus%3Drunning"
+    assert 'name="next" value="/?status=running"' in app_client.get(first.headers["location"]).text
+    posted = app_client.post("/experiments/x/lifecycle", data={"action": "start"})
+    assert posted.url.path == "/login"
+    assert 'name="next" value="/"' in posted.text

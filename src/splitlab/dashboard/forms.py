@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,12 @@ from starlette.datastructures import FormData
 from splitlab.errors import AppError
 from splitlab.experiments.schemas import ExperimentSettings, ExperimentSpec, VariantSpec
 
+SETTING_MESSAGES = {
+    "confidence_level": "Enter a confidence level between 0.5 and 1, such as 0.95",
+    "min_sample_size": "Enter at least 1",
+    "minimum_detectable_effect": "Enter a lift above 0% and at most 1000%, such as 5",
+}
+
 FIELD_NAMES = {
     "variants": "variants",
     "targeting": "targeting",
@@ -20,6 +27,10 @@ FIELD_NAMES = {
     "condition": "condition",
     "namespace": "namespace",
 }
+
+
+def _percent(text: str) -> float:
+    return float(text) / 100
 
 
 @dataclass
@@ -42,8 +53,11 @@ class ExperimentForm:
     condition: str = ""
     confidence_level: str = "0.95"
     min_sample_size: str = "100"
+    minimum_detectable_effect: str = "5"  # percent, as people say it
     sticky_bucketing: bool = True
     override_enabled: bool = True
+    sequential_testing: bool = False
+    cuped: bool = True
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,14 +82,20 @@ class ExperimentForm:
             condition=str(form.get("condition", "")).strip(),
             confidence_level=str(form.get("confidence_level", "0.95")).strip(),
             min_sample_size=str(form.get("min_sample_size", "100")).strip(),
+            minimum_detectable_effect=str(form.get("minimum_detectable_effect", "5")).strip(),
             sticky_bucketing=form.get("sticky_bucketing") == "on",
             override_enabled=form.get("override_enabled") == "on",
+            sequential_testing=form.get("sequential_testing") == "on",
+            cuped=form.get("cuped") == "on",
         )
 
     def targeting(self) -> dict[str, Any]:
         targeting: dict[str, Any] = {}
         try:
-            targeting["percentage"] = float(self.percentage or 100)
+            percentage = float(self.percentage or 100)
+            # 100% is what no percentage means; leaving it out keeps edits from logging a change.
+            if percentage != 100:
+                targeting["percentage"] = percentage
         except ValueError:
             self.errors["percentage"] = "Enter a number from 0 to 100"
         roles = [r.strip() for r in self.roles.split(",") if r.strip()]
@@ -108,18 +128,33 @@ class ExperimentForm:
         return specs
 
     def settings(self) -> ExperimentSettings | None:
+        """The analysis settings, validated by the API's own schema; errors go beside each field."""
+        values: dict[str, Any] = {
+            "sticky_bucketing": self.sticky_bucketing,
+            "override_enabled": self.override_enabled,
+            "sequential_testing": self.sequential_testing,
+            "cuped": self.cuped,
+        }
+        numbers: tuple[tuple[str, str, Callable[[str], float], str], ...] = (
+            ("confidence_level", self.confidence_level, float, "a number such as 0.95"),
+            ("min_sample_size", self.min_sample_size, int, "a whole number such as 100"),
+            ("minimum_detectable_effect", self.minimum_detectable_effect, _percent, "a percent"),
+        )
+        for name, text, parse, example in numbers:
+            try:
+                values[name] = parse(text)
+            except ValueError:
+                self.errors[name] = f"Enter {example}"
+        # Validate what did parse too, so every bad field is flagged in one submit.
+        failed = any(name in self.errors for name, *_ in numbers)
         try:
-            return ExperimentSettings(
-                sticky_bucketing=self.sticky_bucketing,
-                override_enabled=self.override_enabled,
-                min_sample_size=int(self.min_sample_size),
-                confidence_level=float(self.confidence_level),
-            )
-        except (ValueError, ValidationError):
-            self.errors["config"] = (
-                "Confidence level must be between 0.5 and 1, minimum sample size at least 1"
-            )
+            settings = ExperimentSettings(**values)
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = str(error["loc"][0])
+                self.errors.setdefault(name, SETTING_MESSAGES.get(name, error["msg"]))
             return None
+        return None if failed else settings
 
     def to_spec(self) -> ExperimentSpec | None:
         targeting = self.targeting()
@@ -154,8 +189,8 @@ class ExperimentForm:
             loc = [part for part in detail.get("loc", []) if part not in ("body",)]
             if loc:
                 target = str(loc[-1] if loc[0] == "targeting" else loc[0])
-                if loc[0] == "config":
-                    target = "config"
+                if loc[0] == "config" and len(loc) > 1:
+                    target = str(loc[1])
                 self.errors[FIELD_NAMES.get(target, target)] = error.message
                 return
         self.errors["form"] = error.message

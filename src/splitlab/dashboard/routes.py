@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
+import json
 import math
+import secrets
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -22,13 +27,40 @@ from splitlab.auth.tokens import Scope
 from splitlab.dashboard import charts, sessions
 from splitlab.dashboard.forms import ExperimentForm
 from splitlab.dashboard.sessions import COOKIE, Viewer
-from splitlab.errors import AppError, NotFound, PermissionDenied, Unauthenticated
+from splitlab.errors import AppError, BadRequest, NotFound, PermissionDenied, Unauthenticated
 from splitlab.experiments import service as experiments
 from splitlab.experiments.model import ExperimentStatus
+from splitlab.experiments.schemas import ExperimentChanges
 from splitlab.workspaces import service as workspaces
 
-router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class PageRoute(APIRoute):
+    """A dashboard page: a domain error becomes an HTML page with the error's status.
+
+    The request's session has already rolled back when the error reaches here; the API keeps its
+    JSON error shape, but a person clicking a button should not be shown raw JSON.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AppError as exc:
+                return templates.TemplateResponse(
+                    request,
+                    "error.html",
+                    {"viewer": None, "demo": get_settings(request).demo, "error": exc},
+                    status_code=exc.status_code,
+                )
+
+        return page
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 class LoginRequired(Exception):
@@ -41,7 +73,9 @@ class LoginRequired(Exception):
 def get_viewer(request: Request, session: SessionDep) -> Viewer:
     viewer = sessions.resolve(session, request.cookies.get(COOKIE), demo=get_settings(request).demo)
     if viewer is None:
-        raise LoginRequired(str(request.url.path))
+        # Come back to the page after signing in; a form post has no page to come back to.
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise LoginRequired(f"{request.url.path}{query}" if request.method == "GET" else "/")
     return viewer
 
 
@@ -71,6 +105,17 @@ def render(
     return templates.TemplateResponse(request, template, base | context, status_code=status_code)
 
 
+def _is_local_path(url: str) -> bool:
+    """A path on this site, not a way out of it.
+
+    Browsers read ``//host`` and ``/\\host`` as another site, and drop tabs and newlines first
+    (so ``/<tab>/host`` is ``//host`` too).
+    """
+    if any(c <= " " or c == "\\" for c in url):
+        return False
+    return url.startswith("/") and not url.startswith("//")
+
+
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -78,9 +123,40 @@ def _see_other(url: str) -> RedirectResponse:
 # -- sign in / out --------------------------------------------------------------------------
 
 
+def _login_form(
+    request: Request, *, status_code: int = 200, next: str, workspace: str, error: str | None
+) -> HTMLResponse:
+    """The sign-in form with a fresh CSRF pair: the same random value in a cookie and the form.
+
+    There is no session to hold a secret before sign-in, so the form uses the double-submit
+    pattern; it stops another site from signing a browser in with the attacker's token.
+    """
+    csrf = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        next=next,
+        workspace=workspace,
+        error=error,
+        login_csrf=csrf,
+    )
+    response.set_cookie(
+        sessions.LOGIN_COOKIE,
+        csrf,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=3600,
+        path="/login",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return render(request, "login.html", None, next=next, workspace="", error=None)
+    return _login_form(request, next=next, workspace="", error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -90,8 +166,18 @@ def login(
     token: Annotated[str, Form()] = "",
     workspace: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     settings = get_settings(request)
+    expected = request.cookies.get(sessions.LOGIN_COOKIE, "")
+    if not (expected and csrf and hmac.compare_digest(expected, csrf)):
+        return _login_form(
+            request,
+            status_code=403,
+            next=next,
+            workspace=workspace,
+            error="The sign-in form expired or did not come from this site; sign in again",
+        )
     try:
         principal = auth.authenticate(session, token.strip(), demo=settings.demo)
         if principal.workspace_id is not None:
@@ -106,17 +192,15 @@ def login(
             if isinstance(exc, Unauthenticated)
             else f"Workspace '{workspace}' does not exist"
         )
-        return render(
+        return _login_form(
             request,
-            "login.html",
-            None,
             status_code=401 if isinstance(exc, Unauthenticated) else 404,
             next=next,
             workspace=workspace,
             error=message,
         )
     cookie = sessions.start(session, principal, shown)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = next if _is_local_path(next) else "/"
     response = _see_other(target)
     response.set_cookie(
         COOKIE,
@@ -127,6 +211,7 @@ def login(
         max_age=int(sessions.LIFETIME.total_seconds()),
         path="/",
     )
+    response.delete_cookie(sessions.LOGIN_COOKIE, path="/login")
     return response
 
 
@@ -192,6 +277,7 @@ def _headline(session: Session, viewer: Viewer, key: str) -> dict[str, Any] | No
             best = comparison
     return {
         "metric": primary["name"],
+        "higher_is_better": primary.get("higher_is_better", True),
         "comparison": best,
         "srm": results["srm"]["alarm"],
         "winner": results.get("winning_variant"),
@@ -243,26 +329,25 @@ def experiment_page(
     experiment = experiments.get_experiment(session, viewer.workspace, key)
     _, history = experiments.lifecycle_history(session, viewer.workspace, key)
     results = _results(session, viewer, key)
-    forest = None
-    if results is not None:
-        control = results.get("control_variant", "control")
-        forest = [
-            charts.forest_plot(
-                [
-                    charts.Interval(
-                        label=c["variant_key"],
-                        estimate=_num(c.get("relative_lift")),
-                        lower=_num((c.get("relative_ci") or [None, None])[0]),
-                        upper=_num((c.get("relative_ci") or [None, None])[1]),
-                        significant=bool(c.get("significant")),
-                        positive_is_good=metric.get("higher_is_better", True),
-                    )
-                    for c in metric.get("comparisons", [])
-                ],
-                title=f"{metric['name']}: relative lift vs {control}",
-            )
-            for metric in results.get("metrics", [])
-        ]
+    control = results.get("control_variant", "control")
+    forest = [
+        _both(
+            charts.forest_plot,
+            [
+                charts.Interval(
+                    label=c["variant_key"],
+                    estimate=_num(c.get("relative_lift")),
+                    lower=_num((c.get("relative_ci") or [None, None])[0]),
+                    upper=_num((c.get("relative_ci") or [None, None])[1]),
+                    significant=bool(c.get("significant")),
+                    positive_is_good=metric.get("higher_is_better", True),
+                )
+                for c in metric.get("comparisons", [])
+            ],
+            title=f"{metric['name']}: relative lift vs {control}",
+        )
+        for metric in results.get("metrics", [])
+    ]
     reports = analytics.daily_reports(
         session, viewer.workspace, experiment_id=experiment.id, days=3650
     )
@@ -272,8 +357,8 @@ def experiment_page(
             series.setdefault(row.variant_key, []).append(
                 (date.fromisoformat(str(row.day)), row.exposures)
             )
-    exposures_chart = charts.cumulative_exposures(
-        series, title="Cumulative exposed users per variant"
+    exposures_chart = _both(
+        charts.cumulative_exposures, series, title="Cumulative exposed users per variant"
     )
     base_url = str(request.base_url).rstrip("/")
     return render(
@@ -289,6 +374,14 @@ def experiment_page(
     )
 
 
+def _both(draw: Callable[..., str], *args: Any, **kwargs: Any) -> dict[str, str]:
+    """A chart in the desktop and the phone layout; the stylesheet shows the one that fits."""
+    return {
+        "wide": draw(*args, width=charts.WIDE, **kwargs),
+        "compact": draw(*args, width=charts.COMPACT, **kwargs),
+    }
+
+
 def _num(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
@@ -300,8 +393,6 @@ def edit_experiment(
     _require(viewer, Scope.EXPERIMENT)
     experiment = experiments.get_experiment(session, viewer.workspace, key)
     targeting = experiment.targeting or {}
-    import json
-
     form = ExperimentForm(
         key=experiment.key,
         name=experiment.name,
@@ -317,8 +408,11 @@ def edit_experiment(
         condition=json.dumps(targeting["condition"]) if targeting.get("condition") else "",
         confidence_level=f"{experiment.confidence_level:g}",
         min_sample_size=str(experiment.min_sample_size),
+        minimum_detectable_effect=f"{experiment.minimum_detectable_effect * 100:g}",
         sticky_bucketing=experiment.sticky_bucketing,
         override_enabled=experiment.override_enabled,
+        sequential_testing=experiment.sequential_testing,
+        cuped=experiment.cuped,
     )
     return render(request, "experiment_form.html", viewer, form=form, editing=experiment)
 
@@ -327,8 +421,6 @@ def edit_experiment(
 def update_experiment(
     request: Request, session: SessionDep, viewer: ViewerDep, submitted: FormDep, key: str
 ) -> Response:
-    from splitlab.experiments.schemas import ExperimentChanges
-
     _check_csrf(viewer, str(submitted.get("csrf", "")))
     _require(viewer, Scope.EXPERIMENT)
     form = ExperimentForm.from_form(submitted)
@@ -344,6 +436,9 @@ def update_experiment(
             "override_enabled": spec.settings.override_enabled,
             "min_sample_size": spec.settings.min_sample_size,
             "confidence_level": spec.settings.confidence_level,
+            "minimum_detectable_effect": spec.settings.minimum_detectable_effect,
+            "sequential_testing": spec.settings.sequential_testing,
+            "cuped": spec.settings.cuped,
         }
         if experiment.status == ExperimentStatus.DRAFT.value:
             changes["variants"] = spec.variants
@@ -396,7 +491,7 @@ def lifecycle(
     elif action == "cancel":
         experiments.cancel_experiment(session, viewer.workspace, key, actor=actor)
     else:
-        raise NotFound(f"Unknown action '{action}'")
+        raise BadRequest(f"Unknown action '{action}'")
     return _see_other(f"/experiments/{key}")
 
 

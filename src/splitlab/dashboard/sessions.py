@@ -17,6 +17,7 @@ from splitlab.storage.base import utcnow
 from splitlab.storage.models import ApiToken, DashboardSession, Workspace
 
 COOKIE = "splitlab_session"
+LOGIN_COOKIE = "splitlab_login_csrf"
 LIFETIME = timedelta(hours=12)
 
 

@@ -7,11 +7,22 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button.copy");
   if (!button) return;
   const code = button.parentElement.querySelector("code");
-  if (code && navigator.clipboard) {
-    navigator.clipboard.writeText(code.textContent).then(() => {
-      button.textContent = "Copied";
-      setTimeout(() => { button.textContent = "Copy"; }, 1500);
-    });
+  if (!code) return;
+  const say = (text) => {
+    button.textContent = text;
+    setTimeout(() => { button.textContent = "Copy"; }, 2500);
+  };
+  // Select the text first: without a secure context (plain http on a LAN address) there is
+  // no clipboard API, and a selection is what the person can still copy by hand.
+  const range = document.createRange();
+  range.selectNodeContents(code);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(code.textContent).then(() => say("Copied"), () => say("Press Ctrl+C"));
+  } else {
+    say("Press Ctrl+C");
   }
 });
 document.addEventListener("DOMContentLoaded", () => {
