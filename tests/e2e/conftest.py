@@ -85,7 +85,7 @@ def start_server(
         log=log,
         handle=handle,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: CI machines can be loaded
     while time.monotonic() < deadline:
         if process.poll() is not None:
             handle.close()
