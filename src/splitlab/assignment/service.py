@@ -16,9 +16,7 @@ from sqlalchemy.orm import Session
 
 from splitlab.assignment import repository, sdk
 from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssignment, queue_sticky
-from splitlab.assignment.conditions import eval_condition
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config
-from splitlab.assignment.hashing import assign as bucket
 from splitlab.errors import InvalidState, ValidationFailed
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.base import utcnow
@@ -53,15 +51,12 @@ def decide(config: AssignmentConfig, user_id: str, attributes: dict[str, Any]) -
 
     Pure and deterministic: the same config and user give the same answer in every process.
     """
-    if config.condition is not None and not eval_condition(attributes, config.condition):
+    if config.matches is not None and not config.matches(attributes):
         return Decision(-1, Reason.NOT_TARGETED)
-    namespace = config.namespace.as_tuple() if config.namespace is not None else None
-    index, value = bucket(
-        config.seed, config.hash_version, user_id, config.weights, config.coverage, namespace
-    )
+    index, value = config.plan.assign(user_id)
     if index >= 0:
         return Decision(index, Reason.ASSIGNED, value)
-    if value is None and namespace is not None:
+    if value is None and config.namespace is not None:
         return Decision(-1, Reason.NAMESPACE)
     return Decision(-1, Reason.COVERAGE, value)
 
