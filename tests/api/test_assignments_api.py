@@ -325,3 +325,16 @@ def test_v1_batch_assigns_like_single_calls(client: TestClient) -> None:
     assert {a["reason"] for a in single} == {"sticky"}
     listed = client.get("/api/v1/assignments/", params={"user_id": "vb7"}).json()
     assert listed[0]["context"] == {"page": "/"}
+
+
+def test_a_batch_on_a_paused_experiment_assigns_nobody(client: TestClient, db: Database) -> None:
+    running(client)
+    client.post(f"{URL}/pause")
+    users = [{"user_id": f"p{i}"} for i in range(50)]
+    batch = client.post(f"{URL}/assignments/batch", json={"users": users})
+    assert batch.status_code == 200
+    answers = batch.json()["assignments"]
+    assert {(a["in_experiment"], a["reason"], a["variant_key"]) for a in answers} == {
+        (False, "not_running", "control")
+    }
+    assert exposures(db) == 0

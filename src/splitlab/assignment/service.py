@@ -329,11 +329,10 @@ class Assigner:
                     {"loc": ["body", "users"], "msg": f"at most {MAX_BATCH}", "type": "too_long"}
                 ],
             )
-        if any(r.force_variant is not None for r in requests):
-            return [self.assign(session, workspace, ref, r) for r in requests]
         config = self.config(session, workspace, ref)
-        if config.status != "running":
-            return [self.assign(session, workspace, ref, r) for r in requests]
+        if config.status != "running" or any(r.force_variant is not None for r in requests):
+            # Nobody is assigned (one answer each, no query), or overrides: one by one.
+            return [self._assign(session, config, r, None) for r in requests]
         now = utcnow()
         user_ids = [r.user_id for r in requests]
         existing = (
