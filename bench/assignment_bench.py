@@ -1,79 +1,152 @@
-"""In-process assignment throughput: Splitlab's ``assign`` vs the ``growthbook`` SDK's own ``run``.
+"""In-process assignment throughput: Splitlab's decision vs the ``growthbook`` SDK's own ``run``.
 
-Both evaluate the same experiment (three variations, uneven weights, 90 % coverage, hash version 2)
-for the same user ids; the results are first checked to agree on every id. Each run times both
-sides back to back and yields a ratio; the figures printed are medians over the runs.
+Both sides evaluate the same experiment for the same users (attributes included), and the answers
+are first checked to agree on every user. Two experiments: ``plain`` (three variations, uneven
+weights, 90 % coverage, hash version 2) and ``targeted`` (the same plus a targeting condition that
+leaves 60 % of the users out). Splitlab is timed through ``decide`` — what the server runs
+per decision: the compiled condition, then the bucketing plan — over a frozen config, as the
+server holds it in cache. Each run times every side, interleaved in chunks, and yields ratios from
+that run; the figures printed are medians over the runs.
 
     python -m bench.assignment_bench [--ids 20000] [--runs 5] [--id-kind seq|uuid]
 
-The SDK is measured two ways: a fresh ``GrowthBook(attributes=...)`` per user, as an application
-evaluating one request would, and one instance whose attributes are swapped per user (its fastest
-use). The headline ratio is against the fresh instance; both are printed.
+The SDK is measured two ways: one instance whose attributes are swapped per user (its fastest use,
+the headline ratio) and a fresh ``GrowthBook(attributes=...)`` per user, as a server evaluating one
+request would. The ``Experiment`` object is built once, outside the timed loop, for both.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from growthbook import Experiment, GrowthBook
 
+from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.hashing import assign
+from splitlab.assignment.service import decide
 
 KEY = "checkout-redesign"
 WEIGHTS = (0.2, 0.3, 0.5)
 COVERAGE = 0.9
 HASH_VERSION = 2
+CONDITION = {"country": {"$in": ["US", "CA", "GB"]}, "plan": {"$ne": "free"}}
+COUNTRIES = ("US", "CA", "GB", "FR", "DE")
+PLANS = ("free", "pro", "team", "enterprise")
+
+Users = Sequence[tuple[str, dict[str, Any]]]
 
 
-def _experiment() -> Experiment:
+def config(condition: dict[str, Any] | None) -> AssignmentConfig:
+    n = len(WEIGHTS)
+    return AssignmentConfig(
+        experiment_id=1,
+        workspace_id=1,
+        key=KEY,
+        status="running",
+        version="bench",
+        seed=KEY,
+        hash_version=HASH_VERSION,
+        bucket_version=0,
+        variant_ids=tuple(range(n)),
+        variant_keys=tuple(f"v{i}" for i in range(n)),
+        variant_configs=({},) * n,
+        weights=WEIGHTS,
+        control_index=0,
+        coverage=COVERAGE,
+        condition=condition,
+        namespace=None,
+        sticky=True,
+        override_enabled=True,
+    )
+
+
+def experiment(condition: dict[str, Any] | None) -> Experiment:
     return Experiment(
         key=KEY,
         variations=[0, 1, 2],
         weights=list(WEIGHTS),
         coverage=COVERAGE,
         hashVersion=HASH_VERSION,
+        condition=condition,
     )
 
 
-def ours(ids: Sequence[str]) -> list[int]:
-    return [assign(KEY, HASH_VERSION, uid, WEIGHTS, COVERAGE)[0] for uid in ids]
+def ours(cfg: AssignmentConfig) -> Callable[[Users], list[int]]:
+    def run(users: Users) -> list[int]:
+        return [decide(cfg, uid, attributes).index for uid, attributes in users]
+
+    return run
 
 
-def sdk_fresh(ids: Sequence[str]) -> list[int]:
-    out = []
-    for uid in ids:
-        gb = GrowthBook(attributes={"id": uid})
-        result = gb.run(_experiment())
-        out.append(result.variationId if result.inExperiment else -1)
+def hash_only(users: Users) -> list[int]:
+    """The bucketing alone (no targeting): the floor under ``decide``."""
+    return [assign(KEY, HASH_VERSION, uid, WEIGHTS, COVERAGE)[0] for uid, _ in users]
+
+
+def sdk_fresh(exp: Experiment) -> Callable[[Users], list[int]]:
+    def run(users: Users) -> list[int]:
+        out = []
+        for _, attributes in users:
+            # A copy, as a request handler would build: destroy() clears the dict it was given.
+            gb = GrowthBook(attributes=dict(attributes))
+            result = gb.run(exp)
+            out.append(result.variationId if result.inExperiment else -1)
+            gb.destroy()
+        return out
+
+    return run
+
+
+def sdk_reused(exp: Experiment) -> Callable[[Users], list[int]]:
+    def run(users: Users) -> list[int]:
+        gb = GrowthBook(attributes={})
+        out = []
+        for _, attributes in users:
+            gb.set_attributes(attributes)
+            result = gb.run(exp)
+            out.append(result.variationId if result.inExperiment else -1)
+        gb.set_attributes({})  # destroy() clears the attributes dict it holds: not a user's
         gb.destroy()
-    return out
+        return out
+
+    return run
 
 
-def sdk_reused(ids: Sequence[str]) -> list[int]:
-    gb = GrowthBook(attributes={})
-    out = []
-    for uid in ids:
-        gb.set_attributes({"id": uid})
-        result = gb.run(_experiment())
-        out.append(result.variationId if result.inExperiment else -1)
-    gb.destroy()
-    return out
+def _timed_run(sides: dict[str, Callable[[Users], list[int]]], users: Users) -> dict[str, float]:
+    """Decisions per second of every side over all users, timed in interleaved chunks.
+
+    Other processes share the machine: timing each side over all users in turn would hand a
+    burst of their load to whichever side runs then. Alternating sides chunk by chunk (rotating
+    which goes first) spreads it evenly, so the ratio from one run stays meaningful.
+    """
+    elapsed = dict.fromkeys(sides, 0.0)
+    chunk = max(1, len(users) // 40)
+    order = list(sides)
+    for n, start in enumerate(range(0, len(users), chunk)):
+        part = users[start : start + chunk]
+        for side in order[n % len(order) :] + order[: n % len(order)]:
+            began = time.perf_counter()
+            sides[side](part)
+            elapsed[side] += time.perf_counter() - began
+    return {side: len(users) / seconds for side, seconds in elapsed.items()}
 
 
-def _rate(fn: Callable[[Sequence[str]], list[int]], ids: Sequence[str]) -> float:
-    start = time.perf_counter()
-    fn(ids)
-    return len(ids) / (time.perf_counter() - start)
-
-
-def make_ids(count: int, kind: str) -> list[str]:
-    if kind == "uuid":
-        return [str(uuid.UUID(int=i * 0x9E3779B97F4A7C15 % (1 << 128))) for i in range(count)]
-    return [f"user-{i}" for i in range(count)]
+def make_users(count: int, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    users = []
+    for i in range(count):
+        if kind == "uuid":
+            uid = str(uuid.UUID(int=i * 0x9E3779B97F4A7C15 % (1 << 128)))
+        else:
+            uid = f"user-{i}"
+        attributes = {"id": uid, "country": COUNTRIES[i % 5], "plan": PLANS[(i // 5) % 4]}
+        users.append((uid, attributes))
+    return users
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,38 +155,54 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--id-kind", choices=("seq", "uuid"), default="seq")
     args = parser.parse_args(argv)
-    ids = make_ids(args.ids, args.id_kind)
-
-    expected = sdk_fresh(ids)
-    mismatches = sum(a != b for a, b in zip(ours(ids), expected, strict=True))
-    if mismatches or sdk_reused(ids) != expected:
-        raise SystemExit(f"assignment mismatch on {mismatches} of {len(ids)} ids")
-
-    rows: dict[str, list[float]] = {"ours": [], "sdk_fresh": [], "sdk_reused": []}
-    ratios_fresh: list[float] = []
-    ratios_reused: list[float] = []
-    for _ in range(args.runs):
-        r_ours = _rate(ours, ids)
-        r_fresh = _rate(sdk_fresh, ids)
-        r_reused = _rate(sdk_reused, ids)
-        rows["ours"].append(r_ours)
-        rows["sdk_fresh"].append(r_fresh)
-        rows["sdk_reused"].append(r_reused)
-        ratios_fresh.append(r_ours / r_fresh)
-        ratios_reused.append(r_ours / r_reused)
+    users = make_users(args.ids, args.id_kind)
 
     print(
-        f"experiment {KEY!r}: weights {WEIGHTS}, coverage {COVERAGE}, hash v{HASH_VERSION}; "
-        f"{len(ids):,} {args.id_kind} ids, {args.runs} runs, 0 mismatches"
+        f"{platform.python_implementation()} {platform.python_version()} on "
+        f"{platform.machine()}; experiment weights {WEIGHTS}, coverage {COVERAGE}, "
+        f"hash v{HASH_VERSION}; {len(users):,} {args.id_kind} ids, {args.runs} runs"
     )
-    for name, label in (
-        ("ours", "splitlab assign()"),
-        ("sdk_fresh", "growthbook GrowthBook(...).run() per user"),
-        ("sdk_reused", "growthbook one instance, set_attributes + run()"),
-    ):
-        print(f"  {label:<50} {statistics.median(rows[name]):>12,.0f} decisions/s (median)")
-    print(f"  ratio vs fresh SDK instance   median {statistics.median(ratios_fresh):.2f}x")
-    print(f"  ratio vs reused SDK instance  median {statistics.median(ratios_reused):.2f}x")
+    for name, condition in (("plain", None), ("targeted", CONDITION)):
+        sides = {
+            "ours": ours(config(condition)),
+            "sdk_reused": sdk_reused(experiment(condition)),
+            "sdk_fresh": sdk_fresh(experiment(condition)),
+        }
+        if condition is None:
+            sides["hash_only"] = hash_only
+        expected = sides["sdk_fresh"](users)
+        for side, fn in sides.items():
+            mismatches = sum(a != b for a, b in zip(fn(users), expected, strict=True))
+            if mismatches:
+                raise SystemExit(f"{name}: {side} disagrees with the SDK on {mismatches} users")
+        excluded = expected.count(-1) / len(expected)
+
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        ratios: dict[str, list[float]] = {"sdk_reused": [], "sdk_fresh": []}
+        for _ in range(args.runs):
+            run = _timed_run(sides, users)
+            for side, rate in run.items():
+                rates[side].append(rate)
+            for side in ratios:
+                ratios[side].append(run["ours"] / run[side])
+
+        print(
+            f"\n{name}: condition {condition}; {excluded:.0%} not in the experiment, 0 mismatches"
+        )
+        labels = {
+            "ours": "splitlab decide() (condition + bucket)",
+            "hash_only": "splitlab assign() (bucket only)",
+            "sdk_reused": "growthbook: one instance, set_attributes + run()",
+            "sdk_fresh": "growthbook: GrowthBook(attributes).run() per user",
+        }
+        for side in sides:
+            print(f"  {labels[side]:<52} {statistics.median(rates[side]):>10,.0f} decisions/s")
+        for side in ratios:
+            per_run = ", ".join(f"{r:.2f}" for r in ratios[side])
+            print(
+                f"  ratio vs {side:<11} median {statistics.median(ratios[side]):.2f}x"
+                f"  (per run: {per_run})"
+            )
 
 
 if __name__ == "__main__":

@@ -280,3 +280,61 @@ def test_stats_count_assigned_users(client: TestClient) -> None:
     for i in range(7):
         assign(client, f"s{i}")
     assert client.get("/api/experiments/stats").json()["total_users_assigned"] == 7
+
+
+def test_stickiness_survives_a_change_of_stored_properties(client: TestClient) -> None:
+    running(client, targeting={"condition": {"plan": "premium"}})
+    client.post("/api/v1/users/", json={"user_id": "p1", "properties": {"plan": "premium"}})
+    first = assign(client, "p1")
+    assert first["in_experiment"] is True
+    updated = client.put("/api/v1/users/p1", json={"properties": {"plan": "free"}})
+    assert updated.status_code == 200
+    assert assign(client, "p2", user_attributes={"plan": "free"})["in_experiment"] is False
+    again = assign(client, "p1")
+    assert (again["in_experiment"], again["variant_key"], again["reason"]) == (
+        True,
+        first["variant_key"],
+        "sticky",
+    )
+
+
+def test_evaluate_records_what_it_answers_and_applies_targeting(client: TestClient) -> None:
+    running(client, key="everyone", name="Everyone")
+    running(client, key="admins", name="Admins", targeting={"roles": ["admin"]})
+    body = client.post(
+        "/api/v1/evaluate", json={"user_id": "e1", "attributes": {"role": "viewer"}}
+    ).json()
+    assert body["assignments"]["admins"]["in_experiment"] is False
+    assert body["assignments"]["admins"]["reason"] == "not_targeted"
+    everyone = body["assignments"]["everyone"]
+    assert everyone["in_experiment"] is True
+    again = client.get("/api/experiments/everyone/assignments/e1").json()
+    assert (again["variant_key"], again["reason"]) == (everyone["variant_key"], "sticky")
+
+
+def test_v1_batch_assigns_like_single_calls(client: TestClient) -> None:
+    experiment = running(client)
+    users = [f"vb{i}" for i in range(120)]
+    batch = client.post(
+        "/api/v1/assignments/batch",
+        json={"experiment_id": experiment["id"], "user_ids": users, "context": {"page": "/"}},
+    )
+    assert batch.status_code == 200, batch.text
+    single = [assign(client, u) for u in users]
+    assert [a["variant_key"] for a in batch.json()] == [a["variant_key"] for a in single]
+    assert {a["reason"] for a in single} == {"sticky"}
+    listed = client.get("/api/v1/assignments/", params={"user_id": "vb7"}).json()
+    assert listed[0]["context"] == {"page": "/"}
+
+
+def test_a_batch_on_a_paused_experiment_assigns_nobody(client: TestClient, db: Database) -> None:
+    running(client)
+    client.post(f"{URL}/pause")
+    users = [{"user_id": f"p{i}"} for i in range(50)]
+    batch = client.post(f"{URL}/assignments/batch", json={"users": users})
+    assert batch.status_code == 200
+    answers = batch.json()["assignments"]
+    assert {(a["in_experiment"], a["reason"], a["variant_key"]) for a in answers} == {
+        (False, "not_running", "control")
+    }
+    assert exposures(db) == 0

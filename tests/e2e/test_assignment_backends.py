@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -66,17 +67,22 @@ def test_redis_cold_warm_and_flushed_give_the_same_answers(
         expected = server_assignments(without, key, IDS)
         cold = server_assignments(cached, key, IDS)
         assert client.keys(f"{prefix}:*"), "the cached server should have written to Redis"
+        # New users decided on the config now cached in Redis (not read back from exposures).
+        fresh = [f"fresh-{i}" for i in range(2_000)]
+        assert server_assignments(cached, key, fresh) == server_assignments(without, key, fresh)
+
+        def answers(http: httpx.Client) -> list[tuple[bool, str]]:
+            out = []
+            for u in IDS[:500]:
+                body = http.get(f"/api/experiments/{key}/assignments/{u}").json()
+                out.append((body["in_experiment"], body["variant_key"]))
+            return out
+
         with client_for(cached) as http:
-            warm = [
-                http.get(f"/api/experiments/{key}/assignments/{u}").json()["variant_key"]
-                for u in IDS[:500]
-            ]
+            warm = answers(http)
             for stale in client.scan_iter(f"{prefix}:*"):
                 client.delete(stale)
-            flushed = [
-                http.get(f"/api/experiments/{key}/assignments/{u}").json()["variant_key"]
-                for u in IDS[:500]
-            ]
+            flushed = answers(http)
         assert cold == expected
         assert warm == flushed == expected[:500]
     finally:

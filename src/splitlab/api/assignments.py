@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
@@ -15,6 +15,8 @@ from splitlab.assignment.service import MAX_BATCH, Assigner, Assignment, Assignm
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
 
 UserId = Annotated[str, Field(min_length=1, max_length=255)]
+#: The same limits for a user id in the URL: longer ids could not be stored as an exposure.
+PathUserId = Annotated[str, Path(min_length=1, max_length=255)]
 
 
 def get_assigner(request: Request) -> Assigner:
@@ -103,7 +105,7 @@ def assign_user(
 @router.get("/{key}/assignments/{user_id:path}", response_model=AssignmentRead, responses=ERRORS)
 def get_assignment(
     key: str,
-    user_id: str,
+    user_id: PathUserId,
     session: SessionDep,
     _: Reader,
     workspace: WorkspaceDep,

@@ -76,24 +76,29 @@ class RedisCache:
     def _generation_key(self, workspace_id: int) -> str:
         return f"{self.prefix}:gen:{workspace_id}"
 
-    def get_config(self, workspace_id: int, ref: str) -> tuple[AssignmentConfig | None, str]:
-        """The cached config (or None) and the workspace generation to hand back to put_config."""
+    def get_config(self, workspace_id: int, ref: str) -> tuple[dict[str, Any] | None, str]:
+        """The cached config's JSON (or None) and the workspace generation for put_config."""
         raw, generation = self._safe(
             self.client.mget,
             self._config_key(workspace_id, ref),
             self._generation_key(workspace_id),
         ) or (None, None)
-        config = AssignmentConfig.from_json(json.loads(raw)) if raw else None
-        return config, (generation.decode() if isinstance(generation, bytes) else str(generation))
+        data: dict[str, Any] | None = json.loads(raw) if raw else None
+        return data, (generation.decode() if isinstance(generation, bytes) else str(generation))
 
-    def put_config(self, config: AssignmentConfig, generation: str, *refs: str) -> None:
+    def put_config(self, config: AssignmentConfig, generation: str) -> None:
         """Store a config read from the database, unless an invalidation happened meanwhile.
+
+        Stored under the experiment's key only. Routes also accept an id, but a key may itself
+        be digits ("7"), and the key wins: caching experiment 7 under "7" would answer for the
+        experiment whose key is "7" until the entry expired. So an id misses here and resolves
+        through the database (one indexed lookup), then the in-process cache.
 
         The generation check closes the race where a slow reader would write back a config
         that a concurrent, already committed change has made stale.
         """
         payload = json.dumps(config.to_json())
-        keys = [self._config_key(config.workspace_id, r) for r in {config.key, *refs}]
+        keys = [self._config_key(config.workspace_id, config.key)]
         self._safe(
             self.client.eval,
             _PUT_IF_GENERATION,

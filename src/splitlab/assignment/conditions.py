@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["eval_condition", "get_path", "padded_version_string"]
+__all__ = ["compile_condition", "eval_condition", "get_path", "padded_version_string"]
 
 _Groups = Mapping[str, Any]
 _MISSING_GROUP = object()
@@ -49,6 +49,139 @@ def eval_condition(
 ) -> bool:
     """Whether ``attributes`` satisfy ``condition`` (GrowthBook ``evalCondition``)."""
     return _eval_condition(attributes, condition, saved_groups or {}, frozenset())
+
+
+Predicate = Callable[[Any], bool]
+
+
+def compile_condition(condition: Any, saved_groups: _Groups | None = None) -> Predicate:
+    """``eval_condition`` with the condition fixed: parsed once, then a tree of closures.
+
+    The assignment hot path evaluates one experiment's condition for every user; compiling it
+    once takes the dispatch on operator names and literal types out of the per-user work. Every
+    node does exactly what the interpreter below does (the common shapes inline, anything rare
+    calls the interpreter), and the conformance cases run through both.
+    """
+    return _compile_condition(condition, saved_groups or {}, frozenset())
+
+
+def _compile_condition(condition: Any, groups: _Groups, visited: frozenset[str]) -> Predicate:
+    if not isinstance(condition, Mapping):
+        return lambda obj: _eval_condition(obj, condition, groups, visited)
+    parts: list[Predicate] = []
+    for key, value in condition.items():
+        if key in ("$or", "$nor"):
+            subs = [_compile_condition(c, groups, visited) for c in _elements(value)]
+            if not subs:  # an empty $or is true, so an empty $nor is false
+                parts.append(_TRUE if key == "$or" else _FALSE)
+            else:
+                parts.append(_any_of(subs) if key == "$or" else _negate(_any_of(subs)))
+        elif key == "$and":
+            parts.append(
+                _all_of([_compile_condition(c, groups, visited) for c in _elements(value)])
+            )
+        elif key == "$not":
+            parts.append(_negate(_compile_condition(value, groups, visited)))
+        elif key == "$savedGroup":
+            parts.append(_saved_group(value, groups, visited))
+        else:
+            parts.append(_on_path(key, _compile_value(value, groups, visited)))
+    return _all_of(parts)
+
+
+def _TRUE(_: Any) -> bool:
+    return True
+
+
+def _FALSE(_: Any) -> bool:
+    return False
+
+
+def _any_of(parts: list[Predicate]) -> Predicate:
+    return lambda obj: any(part(obj) for part in parts)
+
+
+def _negate(part: Predicate) -> Predicate:
+    return lambda obj: not part(obj)
+
+
+def _saved_group(reference: Any, groups: _Groups, visited: frozenset[str]) -> Predicate:
+    return lambda obj: _eval_saved_group(obj, reference, groups, visited)
+
+
+def _all_of(parts: list[Predicate]) -> Predicate:
+    if not parts:
+        return _TRUE
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda obj: first(obj) and second(obj)
+    return lambda obj: all(part(obj) for part in parts)
+
+
+def _on_path(path: str, test: Predicate) -> Predicate:
+    if "." in path:
+        return lambda obj: test(get_path(obj, path))
+
+    def on_key(obj: Any) -> bool:
+        # For a dict, get_path of a one-part path is dict.get: a missing key reads as None.
+        if type(obj) is dict:
+            return test(obj.get(path))
+        return test(get_path(obj, path))
+
+    return on_key
+
+
+def _compile_value(condition: Any, groups: _Groups, visited: frozenset[str]) -> Predicate:
+    """``_eval_value`` with the condition fixed (never case-insensitive at this level)."""
+    if isinstance(condition, str):
+        return lambda value: (value if type(value) is str else _to_string(value)) == condition
+    if isinstance(condition, bool):
+        return lambda value: value is not None and _truthy(value) == condition
+    if isinstance(condition, int | float):
+        return lambda value: _to_number(value) == condition
+    if condition is None:
+        return lambda value: value is None
+    if not _is_operator_object(condition):
+        expected = _stringify(condition)
+        return lambda value: _stringify(value) == expected
+    return _all_of([_compile_operator(op, arg, groups, visited) for op, arg in condition.items()])
+
+
+def _compile_operator(
+    op: str, expected: Any, groups: _Groups, visited: frozenset[str]
+) -> Predicate:
+    if op in ("$in", "$nin"):
+        if not isinstance(expected, list | tuple):
+            return _FALSE
+        if expected and all(type(e) is str for e in expected):
+            # Strict equality against strings only: a string attribute is a set lookup, any other
+            # type matches none of them; an array attribute matches when any element does.
+            members = frozenset(expected)
+
+            def found(actual: Any) -> bool:
+                if isinstance(actual, str):
+                    return actual in members
+                if isinstance(actual, list | tuple):
+                    return any(isinstance(a, str) and a in members for a in actual)
+                return False
+
+        else:
+
+            def found(actual: Any) -> bool:
+                return _is_in(actual, expected)
+
+        return found if op == "$in" else _negate(found)
+    if op == "$eq" and isinstance(expected, str):
+        return lambda actual: isinstance(actual, str) and actual == expected
+    if op == "$ne" and isinstance(expected, str):
+        return lambda actual: not (isinstance(actual, str) and actual == expected)
+    if op == "$exists":
+        if _truthy(expected):
+            return lambda actual: actual is not None
+        return lambda actual: actual is None
+    return lambda actual: _eval_operator(op, actual, expected, groups, visited)
 
 
 def _eval_condition(obj: Any, condition: Any, groups: _Groups, visited: frozenset[str]) -> bool:

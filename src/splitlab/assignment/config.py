@@ -6,9 +6,12 @@ configured); every field is plain data so it serialises to JSON for Redis and fo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from splitlab.assignment.conditions import compile_condition
+from splitlab.assignment.hashing import BucketPlan
 from splitlab.errors import ValidationFailed
 from splitlab.storage.models import Experiment
 
@@ -47,6 +50,16 @@ class AssignmentConfig:
     namespace: Namespace | None
     sticky: bool
     override_enabled: bool
+    # Derived once per config, for the hot path: the bucketing plan and the compiled condition.
+    plan: BucketPlan = field(init=False, repr=False, compare=False)
+    matches: Callable[[Any], bool] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        namespace = self.namespace.as_tuple() if self.namespace is not None else None
+        plan = BucketPlan(self.seed, self.hash_version, self.weights, self.coverage, namespace)
+        object.__setattr__(self, "plan", plan)
+        matches = compile_condition(self.condition) if self.condition is not None else None
+        object.__setattr__(self, "matches", matches)
 
     @property
     def control_key(self) -> str:
@@ -59,7 +72,7 @@ class AssignmentConfig:
             return None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         data["namespace"] = asdict(self.namespace) if self.namespace else None
         return data
 

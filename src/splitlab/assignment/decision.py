@@ -6,13 +6,12 @@ local evaluation of the SDK payload run exactly the same rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from splitlab.assignment.conditions import eval_condition
-from splitlab.assignment.hashing import assign as bucket
+from splitlab.assignment.conditions import Predicate
+from splitlab.assignment.hashing import BucketPlan
 
 
 class Reason(StrEnum):
@@ -37,26 +36,19 @@ class Decision:
 
 
 def decide_rule(
-    *,
-    seed: str,
-    hash_version: int,
-    user_id: str,
-    attributes: Mapping[str, Any],
-    weights: Sequence[float],
-    coverage: float = 1.0,
-    namespace: tuple[str, float, float] | None = None,
-    condition: Mapping[str, Any] | None = None,
+    plan: BucketPlan, matches: Predicate | None, user_id: str, attributes: Any
 ) -> Decision:
-    """GrowthBook's experiment-rule evaluation: the condition over ``attributes``, then the
-    namespace, then coverage and weights on the hash of ``seed`` and ``user_id``.
+    """GrowthBook's experiment-rule evaluation: the targeting condition (compiled once per rule
+    with :func:`~splitlab.assignment.conditions.compile_condition`) over ``attributes``, then the
+    namespace, then coverage and weights on the hash of the seed and ``user_id``.
 
     Deterministic: the same rule and user give the same answer in every process and SDK.
     """
-    if condition is not None and not eval_condition(attributes, condition):
+    if matches is not None and not matches(attributes):
         return Decision(-1, Reason.NOT_TARGETED)
-    index, value = bucket(seed, hash_version, user_id, weights, coverage, namespace)
+    index, value = plan.assign(user_id)
     if index >= 0:
         return Decision(index, Reason.ASSIGNED, value)
-    if value is None and namespace is not None:
+    if value is None and plan.namespace is not None:
         return Decision(-1, Reason.NAMESPACE)
     return Decision(-1, Reason.COVERAGE, value)

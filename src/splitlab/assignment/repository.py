@@ -12,17 +12,33 @@ from sqlalchemy.orm import Session, selectinload
 
 from splitlab.storage.models import Experiment, Exposure, User, Variant
 
+_MAX_ID = 2**63 - 1  # ids are 64-bit integers on every backend
+
+
+def parse_id(ref: str) -> int | None:
+    """The experiment id ``ref`` names, if it is ASCII digits within the id range.
+
+    ``str.isdigit`` alone also accepts digits such as "²" that ``int`` refuses, and a number
+    beyond 64 bits overflows the database driver: both would be a 500 instead of a 404.
+    """
+    if ref.isascii() and ref.isdigit():
+        value = int(ref)
+        if value <= _MAX_ID:
+            return value
+    return None
+
 
 def experiment_version(
     session: Session, workspace_id: int, ref: str
 ) -> tuple[int, datetime] | None:
-    """``(id, updated_at)`` of an experiment by key, or by id when ``ref`` is all digits."""
+    """``(id, updated_at)`` of an experiment by key first, else by integer id."""
     query = select(Experiment.id, Experiment.updated_at).where(
         Experiment.workspace_id == workspace_id
     )
     row = session.execute(query.where(Experiment.key == ref)).first()
-    if row is None and ref.isdigit():
-        row = session.execute(query.where(Experiment.id == int(ref))).first()
+    experiment_id = parse_id(ref) if row is None else None
+    if experiment_id is not None:
+        row = session.execute(query.where(Experiment.id == experiment_id)).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -35,25 +51,14 @@ def load_experiment(session: Session, experiment_id: int) -> Experiment:
     return experiment
 
 
-def running_experiment_ids(session: Session, workspace_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(Experiment.id)
-            .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
-            .order_by(Experiment.id)
-        )
+def running_experiment_versions(session: Session, workspace_id: int) -> list[tuple[int, datetime]]:
+    """``(id, updated_at)`` of the workspace's running experiments, oldest first."""
+    rows = session.execute(
+        select(Experiment.id, Experiment.updated_at)
+        .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
+        .order_by(Experiment.id)
     )
-
-
-def running_experiments(session: Session, workspace_id: int) -> list[Experiment]:
-    return list(
-        session.scalars(
-            select(Experiment)
-            .options(selectinload(Experiment.variants))
-            .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
-            .order_by(Experiment.id)
-        )
-    )
+    return [(experiment_id, updated_at) for experiment_id, updated_at in rows]
 
 
 def user_properties(session: Session, workspace_id: int, user_id: str) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from splitlab.assignment import repository
+from splitlab.assignment import repository, sdk
 from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssignment, queue_sticky
-from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config, version_of
+from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config
 from splitlab.assignment.decision import Decision, Reason, decide_rule
 from splitlab.errors import InvalidState, ValidationFailed
 from splitlab.experiments.errors import ExperimentNotFound
@@ -26,17 +26,11 @@ MAX_BATCH = 10_000
 
 
 def decide(config: AssignmentConfig, user_id: str, attributes: dict[str, Any]) -> Decision:
-    """The GrowthBook decision for one user under ``config`` (see :func:`decide_rule`)."""
-    return decide_rule(
-        seed=config.seed,
-        hash_version=config.hash_version,
-        user_id=user_id,
-        attributes=attributes,
-        weights=config.weights,
-        coverage=config.coverage,
-        namespace=config.namespace.as_tuple() if config.namespace is not None else None,
-        condition=config.condition,
-    )
+    """The GrowthBook decision for one user under ``config`` (see :func:`decide_rule`).
+
+    Pure and deterministic: the same config and user give the same answer in every process.
+    """
+    return decide_rule(config.plan, config.matches, user_id, attributes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,25 +65,46 @@ class Assigner:
     # -- configs -------------------------------------------------------------------------
 
     def config(self, session: Session, workspace: Workspace, ref: str | int) -> AssignmentConfig:
+        """The config of the experiment ``ref`` names (key first, else integer id)."""
         ref = str(ref)
         generation = "None"
         if self.redis is not None:
             cached, generation = self.redis.get_config(workspace.id, ref)
             if cached is not None:
-                return cached
+                # The same version may already be compiled in this process: reuse it.
+                local = self.local.get(str(cached["version"]))
+                if local is not None:
+                    return local
+                config = AssignmentConfig.from_json(cached)
+                self.local.put(config)
+                return config
         row = repository.experiment_version(session, workspace.id, ref)
         if row is None:
             raise ExperimentNotFound()
-        experiment_id, updated_at = row
+        config = self._config_at(session, *row)
+        if self.redis is not None:
+            self.redis.put_config(config, generation)
+        return config
+
+    def _config_at(
+        self, session: Session, experiment_id: int, updated_at: datetime
+    ) -> AssignmentConfig:
+        """The config of one version of an experiment, built once per process."""
         config = self.local.get(f"{experiment_id}:{updated_at.isoformat()}")
         if config is None:
             experiment = repository.load_experiment(session, experiment_id)
             config = build_config(experiment)
-            assert config.version == version_of(experiment)
             self.local.put(config)
-        if self.redis is not None:
-            self.redis.put_config(config, generation, ref, str(config.experiment_id))
         return config
+
+    def running_configs(self, session: Session, workspace: Workspace) -> list[AssignmentConfig]:
+        """Every running experiment of the workspace, from one query and the in-process cache."""
+        return [
+            self._config_at(session, experiment_id, updated_at)
+            for experiment_id, updated_at in repository.running_experiment_versions(
+                session, workspace.id
+            )
+        ]
 
     # -- one user ------------------------------------------------------------------------
 
@@ -103,7 +118,15 @@ class Assigner:
         properties: dict[str, Any] | None = None,
     ) -> Assignment:
         """Assign one user, recording the exposure the first time they are in the experiment."""
-        config = self.config(session, workspace, ref)
+        return self._assign(session, self.config(session, workspace, ref), request, properties)
+
+    def _assign(
+        self,
+        session: Session,
+        config: AssignmentConfig,
+        request: AssignmentRequest,
+        properties: dict[str, Any] | None,
+    ) -> Assignment:
         now = utcnow()
 
         def answer(
@@ -146,7 +169,7 @@ class Assigner:
                     )
 
         if properties is None:
-            properties = repository.user_properties(session, workspace.id, request.user_id)
+            properties = repository.user_properties(session, config.workspace_id, request.user_id)
         decision = decide(config, request.user_id, self._attributes(request, properties))
         if not decision.in_experiment:
             return answer(-1, decision.reason)
@@ -278,11 +301,10 @@ class Assigner:
                     {"loc": ["body", "users"], "msg": f"at most {MAX_BATCH}", "type": "too_long"}
                 ],
             )
-        if any(r.force_variant is not None for r in requests):
-            return [self.assign(session, workspace, ref, r) for r in requests]
         config = self.config(session, workspace, ref)
-        if config.status != "running":
-            return [self.assign(session, workspace, ref, r) for r in requests]
+        if config.status != "running" or any(r.force_variant is not None for r in requests):
+            # Nobody is assigned (one answer each, no query), or overrides: one by one.
+            return [self._assign(session, config, r, None) for r in requests]
         now = utcnow()
         user_ids = [r.user_id for r in requests]
         existing = (
@@ -357,8 +379,8 @@ class Assigner:
         properties = repository.user_properties(session, workspace.id, request.user_id)
         plain = AssignmentRequest(request.user_id, request.attributes, None, request.context)
         return [
-            self.assign(session, workspace, experiment_id, plain, properties=properties)
-            for experiment_id in repository.running_experiment_ids(session, workspace.id)
+            self._assign(session, config, plain, properties)
+            for config in self.running_configs(session, workspace)
         ]
 
 
@@ -366,11 +388,18 @@ def list_assignments(
     session: Session,
     workspace: Workspace,
     *,
-    experiment_id: int | None,
+    experiment_ref: str | None,
     user_id: str | None,
     offset: int,
     limit: int,
 ) -> tuple[list[tuple[Any, str, str]], int]:
+    """Recorded exposures, oldest first, optionally of one experiment (key or id) or user."""
+    experiment_id = None
+    if experiment_ref is not None:
+        found = repository.experiment_version(session, workspace.id, experiment_ref)
+        if found is None:
+            raise ExperimentNotFound()
+        experiment_id = found[0]
     return repository.list_exposures(
         session,
         workspace.id,
@@ -381,10 +410,6 @@ def list_assignments(
     )
 
 
-def running_configs(
-    assigner: Assigner, session: Session, workspace: Workspace
-) -> list[AssignmentConfig]:
-    return [
-        assigner.config(session, workspace, experiment_id)
-        for experiment_id in repository.running_experiment_ids(session, workspace.id)
-    ]
+def sdk_payload(assigner: Assigner, session: Session, workspace: Workspace) -> dict[str, Any]:
+    """The workspace's running experiments as a GrowthBook SDK payload."""
+    return sdk.sdk_payload(assigner.running_configs(session, workspace))

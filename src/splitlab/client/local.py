@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from splitlab.assignment.conditions import Predicate, compile_condition
 from splitlab.assignment.decision import Reason, decide_rule
+from splitlab.assignment.hashing import BucketPlan
 from splitlab.client.errors import SplitlabError
 
 if TYPE_CHECKING:
@@ -40,46 +42,37 @@ class LocalAssignment:
 class _Rule:
     key: str
     control: str
-    seed: str
-    hash_version: int
     hash_attribute: str
     variations: tuple[str, ...]
-    weights: tuple[float, ...]
-    coverage: float
-    namespace: tuple[str, float, float] | None
-    condition: Mapping[str, Any] | None
+    plan: BucketPlan
+    matches: Predicate | None
 
     @classmethod
     def of(cls, feature_key: str, feature: Mapping[str, Any]) -> _Rule:
         (rule,) = [r for r in feature["rules"] if "variations" in r]
         namespace = rule.get("namespace")
-        return cls(
-            key=feature_key,
-            control=str(feature["defaultValue"]),
+        condition = rule.get("condition")
+        plan = BucketPlan(
             seed=str(rule.get("seed") or rule.get("key") or feature_key),
             hash_version=int(rule.get("hashVersion", 1)),
-            hash_attribute=str(rule.get("hashAttribute", "id")),
-            variations=tuple(str(v) for v in rule["variations"]),
             weights=tuple(float(w) for w in rule["weights"]),
             coverage=float(rule.get("coverage", 1.0)),
             namespace=(str(namespace[0]), float(namespace[1]), float(namespace[2]))
             if namespace
             else None,
-            condition=rule.get("condition"),
+        )
+        return cls(
+            key=feature_key,
+            control=str(feature["defaultValue"]),
+            hash_attribute=str(rule.get("hashAttribute", "id")),
+            variations=tuple(str(v) for v in rule["variations"]),
+            plan=plan,
+            matches=compile_condition(condition) if condition is not None else None,
         )
 
     def evaluate(self, user_id: str, attributes: Mapping[str, Any]) -> LocalAssignment:
         attrs = {**attributes, self.hash_attribute: user_id}
-        decision = decide_rule(
-            seed=self.seed,
-            hash_version=self.hash_version,
-            user_id=user_id,
-            attributes=attrs,
-            weights=self.weights,
-            coverage=self.coverage,
-            namespace=self.namespace,
-            condition=self.condition,
-        )
+        decision = decide_rule(self.plan, self.matches, user_id, attrs)
         if decision.in_experiment:
             return LocalAssignment(self.key, self.variations[decision.index], True, "assigned")
         return LocalAssignment(self.key, self.control, False, decision.reason.value)

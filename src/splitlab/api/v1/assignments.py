@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from splitlab.api.assignments import AssignerDep, AssignmentRead, UserId
+from splitlab.api.assignments import AssignerDep, AssignmentRead, PathUserId, UserId
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
-from splitlab.assignment.sdk import sdk_payload
 from splitlab.assignment.service import MAX_BATCH, AssignmentRequest
-from splitlab.experiments import service as experiments
 
 router = APIRouter(tags=["v1: assignments"])
 
@@ -22,7 +20,7 @@ router = APIRouter(tags=["v1: assignments"])
 class AssignmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    experiment_id: int | str = Field(description="Integer id (or key)")
+    experiment_id: StrictInt | StrictStr = Field(description="Integer id (or key)")
     user_id: UserId
     context: dict[str, Any] = Field(
         default_factory=dict,
@@ -51,7 +49,7 @@ class ExposureRead(BaseModel):
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    experiment_id: int | str
+    experiment_id: StrictInt | StrictStr
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_BATCH)
     context: dict[str, Any] = Field(default_factory=dict)
 
@@ -82,7 +80,7 @@ def _v1(assignment: service.Assignment) -> AssignmentReadV1:
 )
 def get_user_assignment(
     experiment_id: str,
-    user_id: str,
+    user_id: PathUserId,
     session: SessionDep,
     _: Reader,
     workspace: WorkspaceDep,
@@ -137,13 +135,10 @@ def list_assignments(
     user_id: Annotated[str | None, Query()] = None,
 ) -> list[ExposureRead]:
     """Recorded assignments (exposures), oldest first; the total is in ``X-Total-Count``."""
-    experiment = (
-        experiments.get_experiment(session, workspace, experiment_id) if experiment_id else None
-    )
     rows, total = service.list_assignments(
         session,
         workspace,
-        experiment_id=experiment.id if experiment else None,
+        experiment_ref=experiment_id or None,
         user_id=user_id,
         offset=skip,
         limit=limit,
@@ -190,4 +185,4 @@ def sdk(
     Each experiment is a feature named by its key whose value is the variant key; evaluate it
     locally with any GrowthBook SDK using the attribute ``id`` = your user id.
     """
-    return sdk_payload(service.running_configs(assigner, session, workspace))
+    return service.sdk_payload(assigner, session, workspace)

@@ -18,7 +18,8 @@ ERRORS = error_responses(
     }
 )
 
-Skip = Annotated[int, Query(ge=0, description="Rows to skip")]
+# The upper bound keeps OFFSET within a 64-bit integer: beyond it the database driver overflows.
+Skip = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows to return (≤ 1000)")]
 
 
