@@ -100,10 +100,11 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
             found.append(
                 Endpoint(
                     method=method,
-                    path=context.path,
+                    # As the OpenAPI document spells it: "{user_id:path}" is "{user_id}".
+                    path=context.path_format,
                     scope=required_scope(context.dependant),
                     path_params=tuple(p.name for p in context.dependant.path_params),
-                    body_schema=_body_schema(app, method, context.path),
+                    body_schema=_body_schema(app, method, context.path_format),
                     dashboard="get_viewer" in set(_dependency_names(context.dependant)),
                 )
             )

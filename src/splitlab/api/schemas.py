@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSettings
 from splitlab.storage.models import Experiment, LifecycleEvent
@@ -42,8 +42,9 @@ class ExperimentBodyBase(BaseModel):
     hypothesis: str | None = None
     targeting: dict[str, Any] = Field(default_factory=dict)
     config: ExperimentSettings = Field(default_factory=ExperimentSettings)
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    # Aware only: a naive timestamp is ambiguous, and storing one used to crash (500).
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     created_by: str | None = Field(default=None, max_length=200)
 
 
@@ -56,8 +57,9 @@ class ExperimentPatchBase(BaseModel):
     hypothesis: str | None = None
     targeting: dict[str, Any] | None = None
     config: SettingsPatch | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    # Aware only: a naive timestamp is ambiguous, and storing one used to crash (500).
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
 
 
 class ExperimentReadBase(BaseModel):

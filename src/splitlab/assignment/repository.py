@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from splitlab.storage.base import as_id
 from splitlab.storage.models import Experiment, Exposure, User, Variant
 
 
@@ -21,8 +22,9 @@ def experiment_version(
         Experiment.workspace_id == workspace_id
     )
     row = session.execute(query.where(Experiment.key == ref)).first()
-    if row is None and ref.isdigit():
-        row = session.execute(query.where(Experiment.id == int(ref))).first()
+    experiment_id = as_id(ref)
+    if row is None and experiment_id is not None:
+        row = session.execute(query.where(Experiment.id == experiment_id)).first()
     return (row[0], row[1]) if row is not None else None
 
 

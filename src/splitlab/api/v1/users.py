@@ -90,12 +90,13 @@ def list_users(
     return [UserRead.of(u, workspace.key) for u in users]
 
 
-@router.get("/{user_id}", response_model=UserRead, responses=ERRORS)
+# ``:path``: a client's user_id may contain "/" (``a%2Fb`` arrives decoded as ``a/b``).
+@router.get("/{user_id:path}", response_model=UserRead, responses=ERRORS)
 def get_user(user_id: str, session: SessionDep, _: Reader, workspace: WorkspaceDep) -> UserRead:
     return UserRead.of(service.get_user(session, workspace, user_id), workspace.key)
 
 
-@router.put("/{user_id}", response_model=UserRead, responses=ERRORS)
+@router.put("/{user_id:path}", response_model=UserRead, responses=ERRORS)
 def update_user(
     user_id: str, body: UserUpdate, session: SessionDep, _: Writer, workspace: WorkspaceDep
 ) -> UserRead:
