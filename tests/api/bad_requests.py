@@ -19,7 +19,17 @@ from splitlab.storage.engine import Database
 
 HUGE = "99999999999999999999999"  # beyond every backend's integers
 SUPERSCRIPT_TWO = "%C2%B2"  # "²": str.isdigit() says yes, int() says no
-NOT_JSON = object()  # marker: send the raw text ``{bad`` instead of a JSON body
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as this exact text: not JSON at all, or what only Python calls JSON (NaN)."""
+
+    text: str
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
 
 
 @dataclass(frozen=True)
@@ -32,9 +42,9 @@ class Bad:
 
     def send(self, client: httpx.Client, ids: dict[str, int]) -> httpx.Response:
         path = self.path.format(**ids)
-        if self.body is NOT_JSON:
+        if isinstance(self.body, Raw):
             headers = {"Content-Type": "application/json"}
-            return client.request(self.method, path, content="{bad", headers=headers)
+            return client.request(self.method, path, content=self.body.text, headers=headers)
         if self.body is None:
             return client.request(self.method, path)
         return client.request(self.method, path, json=self.body)
@@ -114,7 +124,31 @@ SEED_000 = [
     Bad("name is a number", "POST", f"{E}/", 422, {"key": "a", "name": 5}),
     Bad("name missing", "POST", f"{E}/", 422, {"key": "a"}),
     Bad("body is an array", "POST", f"{E}/", 400, [1, 2]),
-    Bad("body is not JSON", "POST", f"{E}/", 400, NOT_JSON),
+    Bad("body is not JSON", "POST", f"{E}/", 400, Raw("{bad")),
+    Bad(
+        "NaN allocation",
+        "POST",
+        f"{E}/",
+        422,
+        Raw(
+            '{"key": "a", "name": "A", "variants": [{"key": "a", "allocation": NaN},'
+            ' {"key": "b", "allocation": 50}]}'
+        ),
+    ),
+    Bad(
+        "Infinity in targeting",
+        "POST",
+        f"{E}/",
+        422,
+        Raw('{"key": "a", "name": "A", "targeting": {"percentage": Infinity}}'),
+    ),
+    Bad(
+        "variants nested 900 deep",
+        "POST",
+        f"{E}/",
+        422,
+        Raw(f'{{"key": "a", "name": "A", "variants": {_deep(900)}}}'),
+    ),
     Bad("duplicate key", "POST", f"{E}/", 409, {"key": "draft-exp", "name": "Other"}),
     Bad("duplicate name", "POST", f"{E}/", 409, {"key": "other", "name": "Draft exp"}),
     Bad("reserved key", "POST", f"{E}/", 422, {"key": "stats", "name": "Stats"}),
@@ -233,6 +267,13 @@ SEED_003 = [
         {"workspaceId": "workspace_123", "name": "n", "createdAt": "2020-01-01T00:00:00Z"},
     ),
     Bad(
+        "-Infinity in metrics",
+        "POST",
+        E,
+        400,
+        Raw('{"workspaceId": "workspace_123", "name": "n", "metrics": {"x": -Infinity}}'),
+    ),
+    Bad(
         "naive startDate",
         "POST",
         E,
@@ -312,6 +353,15 @@ SEED_001 = [
         "created completed", "POST", f"{V1}/", 422, {"key": "a", "name": "A", "status": "COMPLETED"}
     ),
     Bad(
+        "NaN in variant config",
+        "POST",
+        f"{V1}/",
+        422,
+        Raw(
+            '{"key": "a", "name": "A", "variants": [{"key": "a", "config": {"x": NaN}}, {"key": "b"}]}'
+        ),
+    ),
+    Bad(
         "naive end date",
         "POST",
         f"{V1}/",
@@ -377,6 +427,27 @@ USERS = [
     Bad("user_id is a number", "POST", f"{U}/", 422, {"user_id": 123}),
     Bad("bad email", "POST", f"{U}/", 422, {"user_id": "u-2", "email": "nope"}),
     Bad("properties not an object", "POST", f"{U}/", 422, {"user_id": "u-2", "properties": [1]}),
+    Bad(
+        "NaN in properties",
+        "POST",
+        f"{U}/",
+        422,
+        Raw('{"user_id": "u-2", "properties": {"age": NaN}}'),
+    ),
+    Bad(
+        "properties nested 40 deep",
+        "POST",
+        f"{U}/",
+        422,
+        Raw(f'{{"user_id": "u-2", "properties": {{"a": {_deep(40)}}}}}'),
+    ),
+    Bad(
+        "properties nested 900 deep",
+        "PUT",
+        f"{U}/u-1",
+        422,
+        Raw(f'{{"properties": {{"a": {_deep(900)}}}}}'),
+    ),
     Bad("client sets the id", "POST", f"{U}/", 422, {"user_id": "u-2", "id": 9}),
     Bad("change the user_id", "PUT", f"{U}/u-1", 422, {"user_id": "other"}),
     Bad("update an unknown user", "PUT", f"{U}/nobody", 404, {"name": "x"}),

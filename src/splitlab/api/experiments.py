@@ -25,6 +25,7 @@ from splitlab.api.schemas import (
     ExperimentBodyBase,
     ExperimentPatchBase,
     ExperimentReadBase,
+    JsonObject,
     LifecycleEventRead,
     settings_changes,
 )
@@ -64,7 +65,7 @@ class VariantIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     allocation: float | None = Field(default=None, ge=0, le=100)
     is_control: bool | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class VariantOut(BaseModel):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from splitlab.api.deps import workspace_for
 from splitlab.api.handlers import bad_request_from
+from splitlab.api.schemas import JsonObject
 from splitlab.auth.service import Principal
 from splitlab.config import Settings
 from splitlab.errors import BadRequest, NotFound, ValidationFailed
@@ -123,7 +124,7 @@ class LegacyCreate(BaseModel):
     status: str | None = None
     start_date: AwareDatetime | None = Field(default=None, alias="startDate")
     end_date: AwareDatetime | None = Field(default=None, alias="endDate")
-    metrics: dict[str, Any] | None = None
+    metrics: JsonObject | None = None
     created_by: str | None = Field(default=None, alias="createdBy", max_length=200)
 
 
@@ -133,7 +134,7 @@ class LegacyStatusChange(BaseModel):
     # Strict: JSON true is not experiment 1.
     id: StrictStr | StrictInt
     status: str
-    metrics: dict[str, Any] | None = None
+    metrics: JsonObject | None = None
     preserve_dates: bool = Field(default=False, alias="preserveDates")
     workspace_id: str | None = Field(default=None, alias="workspaceId")
 

@@ -9,7 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.experiments import to_changes
-from splitlab.api.schemas import ExperimentBodyBase, ExperimentPatchBase, ExperimentReadBase
+from splitlab.api.schemas import (
+    ExperimentBodyBase,
+    ExperimentPatchBase,
+    ExperimentReadBase,
+    JsonObject,
+)
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.errors import ValidationFailed
 from splitlab.experiments import service
@@ -28,7 +33,7 @@ class VariantInV1(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     allocation_pct: float | None = Field(default=None, ge=0, le=100)
     is_control: bool | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class VariantOutV1(BaseModel):
