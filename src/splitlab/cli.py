@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from splitlab import remote_cli
 from splitlab.auth import service as auth
 from splitlab.auth.tokens import Scope
 from splitlab.bootstrap import DEMO_WARNING, bootstrap
@@ -19,6 +20,8 @@ from splitlab.workspaces import service as workspaces
 app = typer.Typer(help="Splitlab: self-hosted A/B testing.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(remote_cli.experiments_app, name="experiments")
+app.command("results")(remote_cli.results)
 
 DatabaseUrl = Annotated[
     str | None,

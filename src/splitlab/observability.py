@@ -47,10 +47,18 @@ class _ExperimentCollector(Collector):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
             "splitlab_experiments", "Experiments by lifecycle status", labels=["status"]
         )
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric's name for registration, so building the app queries nothing."""
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = self._family()
         with self.db.session_scope() as session:
             counts = experiments.count_by_status(session, None)
         for status in ExperimentStatus:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
+from sqlalchemy import delete, select
 
-from splitlab.stats import SampleStats, analyse
+from splitlab.stats import (
+    DEFAULT_SEQUENTIAL_TUNING,
+    SampleStats,
+    analyse,
+    power,
+    sample_size,
+    sequential_power,
+)
+from splitlab.storage.engine import Database
+from splitlab.storage.models import Exposure, Variant
 from tests.factories import experiment_body
 
 KEY = "checkout-test"
@@ -114,6 +125,10 @@ def test_no_winner_before_the_minimum_sample_size(client: TestClient) -> None:
     assert body["is_significant"] is True
     assert body["winning_variant"] is None
     assert body["recommendation"].startswith("Keep running")
+    # How long: 1,500 users within the first hour is at least 36,000 a day, so 5,000 per
+    # variant is about a day away, and the MDE's sample size never lowers that target.
+    assert body["recommendation"].endswith("; about 1 more day at the current rate.")
+    assert body["sample_size"]["days_remaining"] >= 1
 
 
 def test_no_traffic_is_an_outcome_not_an_error(client: TestClient) -> None:
@@ -129,19 +144,60 @@ def test_no_traffic_is_an_outcome_not_an_error(client: TestClient) -> None:
     assert "No users" in body["recommendation"]
 
 
-def test_sample_ratio_mismatch_blocks_a_winner(client: TestClient) -> None:
-    client.post("/api/experiments/", json=experiment_body())
-    client.post(f"/api/experiments/{KEY}/start")
-    for i in range(600):
-        variant = "treatment" if i % 3 else "control"
-        client.post(
-            f"/api/experiments/{KEY}/assignments",
-            json={"user_id": f"s{i}", "force_variant": variant},
-        )
+def test_sample_ratio_mismatch_blocks_a_winner(client: TestClient, db: Database) -> None:
+    run_traffic(client, 4000, {"control": 0.10, "treatment": 0.20})
+    # Exposure logging lost in one arm: a third of the treatment's exposures never arrived.
+    with db.session_scope() as session:
+        treatment = session.scalars(select(Variant.id).where(Variant.key == "treatment")).one()
+        lost = session.scalars(select(Exposure.id).where(Exposure.variant_id == treatment)).all()
+        session.execute(delete(Exposure).where(Exposure.id.in_(lost[::3])))
     body = client.get(f"/api/experiments/{KEY}/results").json()
     assert body["srm"]["alarm"] is True
+    assert body["metrics"][0]["comparisons"][0]["significant"] is True
     assert body["winning_variant"] is None
+    assert body["recommendation"].startswith("Investigate")
     assert "sample ratio mismatch" in body["recommendation"]
+
+
+def test_forced_users_are_left_out_of_every_statistic(client: TestClient) -> None:
+    values = run_traffic(client, 2000, {"control": 0.10, "treatment": 0.12})
+    # QA forces 300 users into the treatment and they all convert: not randomised, not analysed.
+    forced = [f"qa{i}" for i in range(300)]
+    for user in forced:
+        response = client.post(
+            f"/api/experiments/{KEY}/assignments",
+            json={"user_id": user, "force_variant": "treatment"},
+        )
+        assert response.json()["is_override"] is True
+    events = [{"user_id": u, "event_type": "purchase", "experiment_id": KEY} for u in forced]
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    (metric,) = body["metrics"]
+    expected = analyse(
+        SampleStats.from_values(values["control"]), [SampleStats.from_values(values["treatment"])]
+    ).comparisons[0]
+    assert body["total_users"] == 2000
+    assert body["overridden_users"] == 300
+    assert [v["users"] for v in body["variant_metrics"]] == [
+        len(values["control"]),
+        len(values["treatment"]),
+    ]
+    assert metric["comparisons"][0]["p_value"] == pytest.approx(expected.p_value, rel=1e-9)
+    assert body["srm"]["alarm"] is False
+
+
+def test_only_forced_users_is_not_called_no_users(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/assignments", json={"user_id": "qa", "force_variant": "treatment"}
+    )
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    assert (body["total_users"], body["overridden_users"]) == (0, 1)
+    assert body["recommendation"].startswith("Only forced (override) users")
 
 
 def test_v1_results_and_sample_size(client: TestClient) -> None:
@@ -159,3 +215,145 @@ def test_v1_results_and_sample_size(client: TestClient) -> None:
     ).json()
     assert with_rate["days_needed"] == -(-with_rate["total_users"] // 1000)
     assert client.get("/api/v1/sample-size", params={"mde": 0.1}).status_code == 422
+
+
+def test_power_is_for_the_cuped_adjusted_test(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/metric-definitions",
+        json={"name": "revenue", "event_type": "purchase", "kind": "numeric"},
+    )
+    batch = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"c{i}"} for i in range(400)]},
+    ).json()["assignments"]
+    rng = random.Random(3)
+    earlier = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    events = []
+    raw: dict[str, list[float]] = {"control": [], "treatment": []}
+    for a in batch:
+        habit = rng.gammavariate(2.0, 10.0)
+        after = round(habit + rng.gauss(0, 5), 2)
+        before = round(habit + rng.gauss(0, 5), 2)
+        events.append({"user_id": a["user_id"], "event_type": "purchase", "value": after})
+        events.append(
+            {
+                "user_id": a["user_id"],
+                "event_type": "purchase",
+                "value": before,
+                "timestamp": earlier,
+            }
+        )
+        raw[a["variant_key"]].append(after)
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    (metric,) = client.get(f"/api/experiments/{KEY}/results").json()["metrics"]
+    control, treatment = metric["variants"]
+    (comparison,) = metric["comparisons"]
+
+    assert metric["method"] == "welch+cuped"
+    adjusted = power(
+        0.05 * control["mean"],
+        control["users"],
+        treatment["users"],
+        control["variance"],
+        treatment["variance"],
+    )
+    assert comparison["power"] == pytest.approx(float(adjusted), rel=1e-9)
+    unadjusted = power(
+        0.05 * np.mean(raw["control"]),
+        len(raw["control"]),
+        len(raw["treatment"]),
+        np.var(raw["control"], ddof=1),
+        np.var(raw["treatment"], ddof=1),
+    )
+    assert comparison["power"] > float(unadjusted)
+
+
+def test_a_switched_off_variant_neither_breaks_nor_blocks_the_results(client: TestClient) -> None:
+    variants = [
+        {"key": "control", "name": "Control", "allocation": 50, "is_control": True},
+        {"key": "treatment", "name": "Treatment", "allocation": 50},
+        {"key": "retired", "name": "Retired", "allocation": 0},
+    ]
+    run_traffic(client, 4000, {"control": 0.10, "treatment": 0.20}, variants=variants)
+
+    response = client.get(f"/api/experiments/{KEY}/results")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["srm"]["alarm"] is False
+    assert body["srm"]["expected"]["retired"] == 0
+    assert [c["status"] for c in body["metrics"][0]["comparisons"]] == ["ok", "empty_variant"]
+    assert body["sample_size"]["users_per_variant"]["retired"] == 0
+    assert body["winning_variant"] == "treatment"
+
+
+def _defined_experiment(client: TestClient, users: int) -> list[dict[str, Any]]:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/metric-definitions",
+        json={"name": "bought", "event_type": "purchase", "kind": "conversion"},
+    )
+    assignments: list[dict[str, Any]] = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"d{i}"} for i in range(users)]},
+    ).json()["assignments"]
+    return assignments
+
+
+def test_no_conversions_at_all_is_not_called_inconclusive(client: TestClient) -> None:
+    _defined_experiment(client, 400)
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    assert body["metrics"][0]["comparisons"][0]["status"] == "zero_variance"
+    assert body["statistical_power"] is None
+    assert body["recommendation"] == (
+        "Keep running: bought cannot be compared yet because every user has the same value so "
+        "far (e.g. nobody has converted)."
+    )
+
+
+def test_a_control_without_conversions_reports_absolute_figures(client: TestClient) -> None:
+    assignments = _defined_experiment(client, 400)
+    converted = [a["user_id"] for a in assignments if a["variant_key"] == "treatment"][:3]
+    events = [{"user_id": u, "event_type": "purchase"} for u in converted]
+    client.post("/api/v1/events/batch", json={"events": events})
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    (comparison,) = body["metrics"][0]["comparisons"]
+    assert comparison["status"] == "non_positive_control_mean"
+    assert comparison["relative_lift"] is None
+    assert comparison["absolute_lift"] > 0
+    assert "the control's mean is 0" in body["recommendation"]
+
+
+def test_a_sequential_experiment_reports_the_power_of_its_own_test(client: TestClient) -> None:
+    run_traffic(
+        client, 3000, {"control": 0.10, "treatment": 0.11}, config={"sequential_testing": True}
+    )
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    (metric,) = body["metrics"]
+    control, treatment = metric["variants"]
+    (comparison,) = metric["comparisons"]
+
+    assert metric["method"] == "welch-sequential"
+    planned = sample_size(
+        baseline_mean=control["mean"],
+        baseline_variance=control["variance"],
+        mde=0.05,
+        weights=[50, 50],
+        sequential_tuning=DEFAULT_SEQUENTIAL_TUNING,
+    )
+    assert list(body["sample_size"]["users_per_variant"].values()) == list(
+        planned.users_per_variant
+    )
+    args = (0.05 * control["mean"], control["users"], treatment["users"], control["variance"])
+    expected = sequential_power(*args, treatment["variance"])
+    assert comparison["power"] == pytest.approx(float(expected), rel=1e-9)
+    assert comparison["power"] < float(power(*args, treatment["variance"]))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
+from splitlab.app import create_app
+from splitlab.config import Settings
 from tests.factories import experiment_body
 
 
@@ -66,3 +70,11 @@ def test_openapi_documents_every_route_and_its_errors(app_client: TestClient) ->
                 schema = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert "error" in schema.get("properties", {}) or "$ref" in schema
     assert documented >= 20
+
+
+def test_building_the_app_touches_no_database(tmp_path: Path) -> None:
+    """create_app only wires things up: it works before migrations ran (the lifespan does I/O)."""
+    database = tmp_path / "never-migrated.db"
+    app = create_app(Settings(database_url=f"sqlite:///{database}"))
+    assert app.title == "Splitlab"
+    assert not database.exists() or database.stat().st_size == 0

@@ -53,10 +53,15 @@ def splitlab_executable() -> list[str]:
 
 
 def start_server(
-    tmp: Path, *args: str, env: dict[str, str] | None = None, database_url: str | None = None
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    database_url: str | None = None,
+    port: int | None = None,
 ) -> Server:
-    port = free_port()
-    log = tmp / f"server-{port}.log"
+    """A healthy ``splitlab serve`` process (on ``port`` when given: a restart in place)."""
+    port = port or free_port()
+    log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SPLITLAB_")}
     environment.update(env or {})
     database_url = database_url or f"sqlite:///{tmp / f'e2e-{port}.db'}"

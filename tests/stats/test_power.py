@@ -1,16 +1,20 @@
 import math
 
 import pytest
+from scipy import stats as sps
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
 from splitlab.stats import (
     SampleStats,
     Status,
     achieved_power,
+    confidence_sequence_halfwidth,
     days_needed,
+    mixture_p_value,
     power,
     sample_size,
     sample_size_proportion,
+    sequential_power,
 )
 
 TOL = {"rel": 1e-9, "abs": 1e-12}
@@ -152,3 +156,42 @@ def test_days_needed_is_zero_once_the_target_is_reached():
 
 def test_days_needed_is_none_without_exposures():
     assert days_needed(10_000, 0) is None
+
+
+def test_sequential_power_uses_the_confidence_sequence_boundary():
+    n, sd, alpha, effect = 2_000, 3.0, 0.05, 0.3
+    se = math.sqrt(2 * sd**2 / n)
+
+    ours = float(sequential_power(effect, n, n, sd**2, alpha=alpha))
+
+    # The boundary is where the always-valid p-value equals alpha.
+    crit = float(confidence_sequence_halfwidth(se**2, 2 * n, alpha)) / se
+    assert float(mixture_p_value(crit, 2 * n, alpha)) == pytest.approx(alpha, rel=1e-9)
+    lam = effect / se
+    expected = sps.norm.cdf(lam - crit) + sps.norm.cdf(-crit - lam)
+    assert ours == pytest.approx(expected, rel=1e-9)
+    assert ours < float(power(effect, n, n, sd**2, alpha=alpha))
+
+
+def test_achieved_power_of_a_sequential_experiment_is_the_sequential_power():
+    control = SampleStats(1000, 10_000.0, 1000 * (100.0 + 24.975))
+    treatment = SampleStats(1000, 10_100.0, 1000 * (102.01 + 24.975))
+
+    fixed = achieved_power(control, treatment, mde=0.02)
+    sequential = achieved_power(control, treatment, mde=0.02, sequential_tuning=5000.0)
+
+    expected = sequential_power(0.2, 1000, 1000, control.variance, treatment.variance)
+    assert sequential.power == pytest.approx(float(expected), rel=1e-12)
+    assert sequential.power < fixed.power
+
+
+def test_sequential_sample_size_is_the_smallest_the_sequence_needs():
+    fixed = sample_size(baseline_mean=10.0, baseline_variance=25.0, mde=0.03)
+    result = sample_size(
+        baseline_mean=10.0, baseline_variance=25.0, mde=0.03, sequential_tuning=5000.0
+    )
+    n = result.users_per_variant[0]
+
+    assert float(sequential_power(0.3, n, n, 25.0, tuning=5000.0)) >= 0.8
+    assert float(sequential_power(0.3, n - 1, n - 1, 25.0, tuning=5000.0)) < 0.8
+    assert n > fixed.users_per_variant[0]

@@ -11,10 +11,14 @@ import pytest
 
 from splitlab.stats import (
     DEFAULT_SEQUENTIAL_TUNING,
+    RegressionStats,
+    SampleStats,
+    analyse,
     compare_moments,
     compare_proportions,
     cuped_from_sums,
     sample_size,
+    sequential_power,
 )
 
 pytestmark = pytest.mark.slow
@@ -131,3 +135,64 @@ def test_an_effect_sized_for_80_percent_power_is_detected_about_80_percent_of_th
     p = _welch_p(control, treatment)
 
     assert 0.75 <= np.mean(p < 0.05) <= 0.85
+
+
+def _analyse_aa(make_stats, variants: int = 2, **kwargs) -> float:
+    """Share of A/A experiments in which ``analyse`` calls any treatment significant."""
+    hits = 0
+    for run in range(RUNS):
+        stats = [make_stats(run, v) for v in range(variants)]
+        result = analyse(stats[0], stats[1:], **kwargs)
+        hits += any(c.significant for c in result.comparisons)
+    return hits / RUNS
+
+
+def test_aa_through_analyse_is_nominal_for_conversion_and_numeric_metrics():
+    # The exact path the results endpoint takes: SampleStats in, Comparison.significant out.
+    rng = np.random.default_rng(20240606)
+    conversions = rng.binomial(4_000, 0.08, size=(RUNS, 2))
+    revenue = rng.binomial(1, 0.3, size=(RUNS, 2, 800)) * rng.lognormal(3.0, 1.0, (RUNS, 2, 800))
+
+    conversion_rate = _analyse_aa(lambda r, v: SampleStats.binomial(4_000, conversions[r, v]))
+    numeric_rate = _analyse_aa(lambda r, v: SampleStats.from_values(revenue[r, v]))
+
+    assert FPR_BAND[0] <= conversion_rate <= FPR_BAND[1]
+    assert FPR_BAND[0] <= numeric_rate <= FPR_BAND[1]
+
+
+def test_aa_through_analyse_with_cuped_stays_in_band():
+    rng = np.random.default_rng(20240607)
+    x = rng.normal(10.0, 3.0, size=(RUNS, 2, 500))
+    y = 10.0 + 0.7 * (x - 10.0) + np.sqrt(1 - 0.49) * rng.normal(0.0, 3.0, size=x.shape)
+
+    rate = _analyse_aa(lambda r, v: RegressionStats.from_values(x[r, v], y[r, v]))
+
+    assert FPR_BAND[0] <= rate <= FPR_BAND[1]
+
+
+def test_holm_keeps_the_family_wise_rate_of_three_treatments_at_alpha():
+    rng = np.random.default_rng(20240608)
+    conversions = rng.binomial(4_000, 0.08, size=(RUNS, 4))
+
+    corrected = _analyse_aa(lambda r, v: SampleStats.binomial(4_000, conversions[r, v]), 4)
+    uncorrected = _analyse_aa(
+        lambda r, v: SampleStats.binomial(4_000, conversions[r, v]), 4, correction="none"
+    )
+
+    # Three comparisons sharing a control: about 12 % without a correction, at most 5 % with Holm
+    # (a little under, since the comparisons are positively correlated).
+    assert corrected <= FPR_BAND[1]
+    assert uncorrected > 0.10
+
+
+def test_sequential_power_predicts_how_often_the_sequence_rejects():
+    rng = np.random.default_rng(20240609)
+    n, sd, effect = 1_500, 4.0, 0.45
+    control = rng.normal(10.0, sd, size=(RUNS, n))
+    treatment = rng.normal(10.0 + effect, sd, size=(RUNS, n))
+
+    p = _welch_p(control, treatment, sequential_tuning=DEFAULT_SEQUENTIAL_TUNING)
+    predicted = float(sequential_power(effect, n, n, sd**2))
+
+    assert 0.3 < predicted < 0.8
+    assert abs(np.mean(p < 0.05) - predicted) < 0.03

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -46,6 +48,31 @@ def test_srm_rejects_mismatched_lengths():
         srm_test([1, 2, 3], [0.5, 0.5])
 
 
-def test_srm_rejects_non_positive_weights():
-    with pytest.raises(ValueError, match="positive"):
-        srm_test([1, 2], [1.0, 0.0])
+@pytest.mark.parametrize("weights", [[1.0, -1.0], [0.0, 0.0], [1.0, float("nan")]])
+def test_srm_rejects_negative_missing_or_all_zero_weights(weights):
+    with pytest.raises(ValueError, match="non-negative"):
+        srm_test([1, 2], weights)
+
+
+def test_a_switched_off_variant_without_units_is_left_out_of_the_test():
+    observed, weights = [5100, 0, 4900], [50, 0, 50]
+
+    ours = srm_test(observed, weights)
+    oracle = sps.chisquare([5100, 4900], [5000, 5000])
+
+    assert ours.df == 1
+    assert ours.statistic == pytest.approx(oracle.statistic, rel=1e-9)
+    assert ours.p_value == pytest.approx(oracle.pvalue, rel=1e-9)
+    assert ours.expected == (5000.0, 0.0, 5000.0)
+
+
+def test_units_in_a_switched_off_variant_are_an_alarm():
+    result = srm_test([5000, 1, 5000], [50, 0, 50])
+
+    assert (result.statistic, result.p_value, result.alarm) == (math.inf, 0.0, True)
+
+
+def test_all_traffic_to_one_variant_as_allocated_is_no_alarm():
+    result = srm_test([300, 0], [100, 0])
+
+    assert (result.df, result.p_value, result.alarm) == (0, 1.0, False)

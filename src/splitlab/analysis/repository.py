@@ -11,20 +11,40 @@ from splitlab.storage.models import Exposure
 
 
 def exposure_counts(session: Session, experiment_id: int, bucket_version: int) -> dict[int, int]:
+    """Randomised exposures per variant id (forced overrides are not part of the experiment)."""
     rows = session.execute(
         select(Exposure.variant_id, func.count())
-        .where(Exposure.experiment_id == experiment_id, Exposure.bucket_version == bucket_version)
+        .where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.is_override.is_(False),
+        )
         .group_by(Exposure.variant_id)
     )
     return {variant_id: count for variant_id, count in rows}
 
 
+def override_count(session: Session, experiment_id: int, bucket_version: int) -> int:
+    """Users whose variant was forced: exposed, but left out of the analysis."""
+    count = session.execute(
+        select(func.count()).where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.is_override.is_(True),
+        )
+    ).scalar_one()
+    return int(count)
+
+
 def exposure_span(
     session: Session, experiment_id: int, bucket_version: int
 ) -> tuple[datetime | None, datetime | None]:
+    """First and last randomised exposure (``None`` when there is none)."""
     row = session.execute(
         select(func.min(Exposure.exposed_at), func.max(Exposure.exposed_at)).where(
-            Exposure.experiment_id == experiment_id, Exposure.bucket_version == bucket_version
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.is_override.is_(False),
         )
     ).one()
     return row[0], row[1]

@@ -120,13 +120,18 @@ class SampleSizeEstimate(BaseModel):
     users_per_variant: dict[str, int]
     total_users: int
     exposures_per_day: float | None
-    days_remaining: int | None
+    days_remaining: int | None = Field(
+        description="Days until every variant has the larger of this and min_sample_size users"
+    )
 
 
 class ExperimentResults(BaseModel):
     experiment_key: str
     status: str
-    total_users: int
+    total_users: int = Field(description="Randomised exposed users: the units analysed")
+    overridden_users: int = Field(
+        description="Users whose variant was forced (QA overrides), left out of every statistic"
+    )
     variant_metrics: list[VariantResult]
     is_significant: bool
     p_value: float | None

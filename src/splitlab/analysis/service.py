@@ -7,6 +7,7 @@ enough to recompute on every page load.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +30,10 @@ from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics_service
 from splitlab.metrics.model import MetricKind
 from splitlab.stats import (
+    DEFAULT_SEQUENTIAL_TUNING,
     RegressionStats,
     SampleStats,
+    VariantSummary,
     achieved_power,
     analyse,
     days_needed,
@@ -82,6 +85,15 @@ def _stats(
     return SampleStats(aggregate.n, aggregate.sum, aggregate.sum_sq)
 
 
+def _summary_stats(summary: VariantSummary) -> SampleStats:
+    """Sufficient statistics with the analysed (possibly CUPED-adjusted) mean and variance."""
+    n = summary.n
+    if n == 0 or not math.isfinite(summary.mean):
+        return SampleStats(n, 0.0, 0.0)
+    spread = (n - 1) * summary.variance if n >= 2 and math.isfinite(summary.variance) else 0.0
+    return SampleStats(n, n * summary.mean, spread + n * summary.mean**2)
+
+
 def _cuped_usable(experiment: Experiment, aggregates: list[MetricAggregate | None]) -> bool:
     """CUPED needs pre-exposure data with some spread in every variant, else it cannot help."""
     if not experiment.cuped:
@@ -117,13 +129,19 @@ def _analyse_metric(
         higher_is_better=metric.higher_is_better,
     )
     alpha = 1 - experiment.confidence_level
-    plain = [s.y if isinstance(s, RegressionStats) else s for s in stats]
+    # Power for the test actually run: with CUPED, on the adjusted (smaller) variances, the same
+    # ones the sample-size estimate uses.
+    analysed = [_summary_stats(v) for v in analysis.variants]
     comparisons = []
     for variant, comparison, treatment in zip(
-        ordered.treatments, analysis.comparisons, plain[1:], strict=True
+        ordered.treatments, analysis.comparisons, analysed[1:], strict=True
     ):
         power = achieved_power(
-            plain[0], treatment, mde=experiment.minimum_detectable_effect, alpha=alpha
+            analysed[0],
+            treatment,
+            mde=experiment.minimum_detectable_effect,
+            alpha=alpha,
+            sequential_tuning=DEFAULT_SEQUENTIAL_TUNING if experiment.sequential_testing else None,
         )
         comparisons.append(
             ComparisonResult(
@@ -179,14 +197,45 @@ def _method_description(experiment: Experiment, metric_results: list[MetricResul
     return "; ".join(parts)
 
 
+def _exposure_rates(
+    experiment: Experiment,
+    users: dict[str, int],
+    span: tuple[datetime | None, datetime | None],
+) -> dict[str, float] | None:
+    """Randomised exposures per day and variant, over the time the experiment has exposed users.
+
+    A running experiment's window ends now; a paused or finished one's at its last exposure, so
+    a pause does not dilute the rate. The window is at least an hour, so the first minutes of
+    traffic do not extrapolate to absurd rates.
+    """
+    first, last = span
+    if first is None:
+        return None
+    end = utcnow() if experiment.status == "running" or last is None else last
+    elapsed_days = max((end - first).total_seconds() / 86400, 1 / 24)
+    return {key: n / elapsed_days for key, n in users.items()}
+
+
+def _days_to(targets: dict[str, int], users: dict[str, int], rates: dict[str, float]) -> int | None:
+    """Whole days until every variant has its target number of users at its current rate."""
+    days = [days_needed(targets[key], rates[key], users[key]) for key in targets]
+    if any(d is None for d in days):
+        return None
+    return max((d for d in days if d is not None), default=0)
+
+
 def _sample_size(
     experiment: Experiment,
     ordered: _Ordered,
     primary: MetricResult | None,
     users: dict[str, int],
-    first_exposure: datetime | None,
+    rates: dict[str, float] | None,
 ) -> SampleSizeEstimate | None:
-    """Users needed for the primary metric's MDE, and days left at the current exposure rate."""
+    """Users needed for the primary metric's MDE, and days left at the current exposure rate.
+
+    The target of each variant is the larger of what the MDE needs and ``min_sample_size`` (no
+    winner is named before it), so ``days_remaining`` answers "how much longer to keep running".
+    """
     if primary is None:
         return None
     control = primary.variants[0]
@@ -197,32 +246,32 @@ def _sample_size(
         or control.users < 2
     ):
         return None
+    # A variant switched off (allocation 0) gets no users and needs none.
+    active = [v for v in ordered.variants if v.allocation > 0]
+    if ordered.control not in active or len(active) < 2:
+        return None
     estimate = sample_size(
         baseline_mean=control.mean,
         baseline_variance=control.variance,
         mde=experiment.minimum_detectable_effect,
         alpha=1 - experiment.confidence_level,
-        n_variants=len(ordered.variants),
-        weights=[v.allocation for v in ordered.variants],
+        n_variants=len(active),
+        weights=[v.allocation for v in active],
+        sequential_tuning=DEFAULT_SEQUENTIAL_TUNING if experiment.sequential_testing else None,
     )
     if estimate.status.value != "ok":
         return None
-    total = sum(users.values())
-    rate = None
-    remaining = None
-    if first_exposure is not None:
-        elapsed_days = max((utcnow() - first_exposure).total_seconds() / 86400, 1 / 24)
-        rate = total / elapsed_days
-        remaining = days_needed(estimate.total_users, rate, total)
+    per_variant = {v.key: 0 for v in ordered.variants} | dict(
+        zip((v.key for v in active), estimate.users_per_variant, strict=True)
+    )
+    needed = {v.key: max(per_variant[v.key], experiment.min_sample_size) for v in active}
     return SampleSizeEstimate(
         metric=primary.name,
         minimum_detectable_effect=experiment.minimum_detectable_effect,
-        users_per_variant={
-            v.key: n for v, n in zip(ordered.variants, estimate.users_per_variant, strict=True)
-        },
+        users_per_variant=per_variant,
         total_users=estimate.total_users,
-        exposures_per_day=rate,
-        days_remaining=remaining,
+        exposures_per_day=sum(rates.values()) if rates is not None else None,
+        days_remaining=_days_to(needed, users, rates) if rates is not None else None,
     )
 
 
@@ -233,6 +282,7 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
     definitions = metrics_service.list_metrics(session, experiment.id)
     counts = repository.exposure_counts(session, experiment.id, experiment.bucket_version)
     users = {v.key: counts.get(v.id, 0) for v in ordered.variants}
+    overridden = repository.override_count(session, experiment.id, experiment.bucket_version)
     aggregates = (
         sufficient_statistics(
             session,
@@ -260,8 +310,12 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         expected={v.key: e for v, e in zip(ordered.variants, srm.expected, strict=True)},
     )
     primary = next((m for m in metric_results if m.role == "primary"), None)
-    first_exposure, _ = repository.exposure_span(session, experiment.id, experiment.bucket_version)
-    estimate = _sample_size(experiment, ordered, primary, users, first_exposure)
+    rates = _exposure_rates(
+        experiment,
+        users,
+        repository.exposure_span(session, experiment.id, experiment.bucket_version),
+    )
+    estimate = _sample_size(experiment, ordered, primary, users, rates)
     verdict: Verdict = decide_verdict(
         experiment=experiment,
         users=users,
@@ -269,11 +323,20 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         primary=primary,
         srm=srm_result,
         estimate=estimate,
+        overridden=overridden,
+        min_sample_days=_days_to(
+            {v.key: experiment.min_sample_size for v in ordered.variants if v.allocation > 0},
+            users,
+            rates,
+        )
+        if rates is not None
+        else None,
     )
     return ExperimentResults(
         experiment_key=experiment.key,
         status=experiment.status,
         total_users=sum(users.values()),
+        overridden_users=overridden,
         variant_metrics=[
             VariantResult(
                 variant_key=v.key,
@@ -286,7 +349,8 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
                         n=a.n,
                         sum=a.sum,
                         mean=a.sum / a.n if a.n else None,
-                        variance=(a.sum_sq - a.sum**2 / a.n) / (a.n - 1) if a.n > 1 else None,
+                        # SampleStats clamps rounding error in Σx² - (Σx)²/n to exactly 0.
+                        variance=SampleStats(a.n, a.sum, a.sum_sq).variance if a.n > 1 else None,
                     )
                     for name, a in aggregates.get(v.key, {}).items()
                 },

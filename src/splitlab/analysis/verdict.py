@@ -38,9 +38,37 @@ def _good(metric: MetricResult, comparison: ComparisonResult) -> bool:
     return (lift > 0) == metric.higher_is_better
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.4g}"
+
+
+def _lift(c: ComparisonResult) -> str:
+    """The relative lift, or the absolute one when the control's mean is 0 (no ratio)."""
+    if c.relative_lift is not None and math.isfinite(c.relative_lift):
+        return _pct(c.relative_lift)
+    return f"{_number(c.absolute_lift)} absolute"
+
+
 def _interval(c: ComparisonResult) -> str:
-    low, high = c.relative_ci
-    return f"[{_pct(low)}, {_pct(high)}]"
+    if c.relative_lift is not None and math.isfinite(c.relative_lift):
+        low, high = c.relative_ci
+        return f"[{_pct(low)}, {_pct(high)}]"
+    low, high = c.absolute_ci
+    return f"[{_number(low)}, {_number(high)}]"
+
+
+_UNUSABLE = {
+    "zero_variance": "every user has the same value so far (e.g. nobody has converted)",
+    "non_positive_control_mean": "the control's mean is 0, so the relative MDE means nothing yet",
+    "insufficient_data": "a variant has fewer than 2 users",
+    "empty_variant": "a variant has no users",
+}
+
+
+def _more_days(days: int | None) -> str:
+    if not days:
+        return ""
+    return f"; about {days} more day{'s' if days != 1 else ''} at the current rate"
 
 
 def decide_verdict(
@@ -51,10 +79,27 @@ def decide_verdict(
     primary: MetricResult | None,
     srm: SrmResult,
     estimate: SampleSizeEstimate | None,
+    overridden: int = 0,
+    min_sample_days: int | None = None,
 ) -> Verdict:
+    """The winner (if any) and one sentence saying what to do and why.
+
+    ``min_sample_days`` is how long until every variant reaches ``min_sample_size`` at the
+    current exposure rate; ``estimate.days_remaining`` how long until the MDE's sample size (and
+    the minimum) is reached.
+    """
     total = sum(users.values())
     confidence = f"{experiment.confidence_level * 100:g}%"
     if total == 0:
+        if overridden:
+            return Verdict(
+                None,
+                False,
+                None,
+                None,
+                f"Only forced (override) users so far ({overridden:,}), and they are not "
+                "randomised, so they are left out: send traffic through normal assignment.",
+            )
         hint = "start it and send traffic" if experiment.status == "draft" else "send traffic"
         return Verdict(None, False, None, None, f"No users have been exposed yet: {hint}.")
     if srm.alarm:
@@ -85,7 +130,7 @@ def decide_verdict(
                     c.p_value_adjusted,
                     c.power,
                     f"Stop {c.variant_key}: it significantly harms the {what} {metric.name} "
-                    f"({_pct(c.relative_lift)}, {confidence} interval {_interval(c)}).",
+                    f"({_lift(c)}, {confidence} interval {_interval(c)}).",
                 )
 
     winners = [c for c in primary.comparisons if c.significant and _good(primary, c)]
@@ -97,11 +142,13 @@ def decide_verdict(
         c.power for c in primary.comparisons if c.power is not None and math.isfinite(c.power)
     ]
     power = min(powers) if powers else None
-    short = {k: n for k, n in users.items() if n < experiment.min_sample_size}
-    days = (
-        f"; about {estimate.days_remaining} more days at the current rate"
-        if (estimate and estimate.days_remaining)
-        else ""
+    # A variant switched off (allocation 0) is not being tested: it cannot hold the others back.
+    active = {v.key for v in experiment.variants if v.allocation > 0}
+    short = {k: n for k, n in users.items() if k in active and n < experiment.min_sample_size}
+    to_decide = _more_days(
+        estimate.days_remaining
+        if estimate is not None and estimate.days_remaining is not None
+        else min_sample_days
     )
     if winners:
         best = max(winners, key=lambda c: abs(c.relative_lift or 0.0))
@@ -113,15 +160,16 @@ def decide_verdict(
                 best.p_value_adjusted,
                 power,
                 f"Keep running: {best.variant_key} looks better on {primary.name} "
-                f"({_pct(best.relative_lift)}), but every variant needs "
-                f"{experiment.min_sample_size:,} users before a winner is named ({needed}).",
+                f"({_lift(best)}), but every variant needs "
+                f"{experiment.min_sample_size:,} users before a winner is named "
+                f"({needed}){_more_days(min_sample_days)}.",
             )
         return Verdict(
             best.variant_key,
             True,
             best.p_value_adjusted,
             power,
-            f"Ship {best.variant_key}: it improves {primary.name} by {_pct(best.relative_lift)} "
+            f"Ship {best.variant_key}: it improves {primary.name} by {_lift(best)} "
             f"({confidence} interval {_interval(best)}) with no guardrail harmed.",
         )
     if short:
@@ -132,17 +180,28 @@ def decide_verdict(
             best_p,
             power,
             f"Keep running: each variant needs at least {experiment.min_sample_size:,} users "
-            f"({needed}){days}.",
+            f"({needed}){to_decide}.",
         )
     mde = f"{experiment.minimum_detectable_effect * 100:g}%"
-    if power is not None and power < 0.8:
+    if power is None:
+        # No comparison could be powered, so "no difference" would say nothing: name the reason.
+        statuses = [c.status for c in primary.comparisons if c.status in _UNUSABLE]
+        reason = _UNUSABLE[statuses[0]] if statuses else "its variances are not yet estimable"
+        return Verdict(
+            None,
+            False,
+            best_p,
+            None,
+            f"Keep running: {primary.name} cannot be compared yet because {reason}{to_decide}.",
+        )
+    if power < 0.8:
         return Verdict(
             None,
             False,
             best_p,
             power,
             f"Keep running: no significant difference on {primary.name} yet, and the power to "
-            f"detect a {mde} lift is only {power * 100:.0f}%{days}.",
+            f"detect a {mde} lift is only {power * 100:.0f}%{to_decide}.",
         )
     return Verdict(
         None,
@@ -150,6 +209,6 @@ def decide_verdict(
         best_p,
         power,
         f"Inconclusive: no significant difference on {primary.name}; with "
-        f"{(power or 0) * 100:.0f}% power to detect a {mde} lift, any real effect is likely "
+        f"{power * 100:.0f}% power to detect a {mde} lift, any real effect is likely "
         "smaller than that.",
     )

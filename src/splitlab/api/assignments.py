@@ -100,7 +100,7 @@ def assign_user(
     return AssignmentRead.of(assigner.assign(session, workspace, key, request))
 
 
-@router.get("/{key}/assignments/{user_id}", response_model=AssignmentRead, responses=ERRORS)
+@router.get("/{key}/assignments/{user_id:path}", response_model=AssignmentRead, responses=ERRORS)
 def get_assignment(
     key: str,
     user_id: str,

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
-from splitlab.analysis import service
+from splitlab.analysis import planning, service
 from splitlab.analysis.schemas import ExperimentResults
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep
 from splitlab.api.experiments import ERRORS
-from splitlab.errors import ValidationFailed
-from splitlab.stats import days_needed, sample_size, sample_size_proportion
 
 router = APIRouter(tags=["results"])
 
@@ -53,74 +51,58 @@ class SampleSizeRead(BaseModel):
 def sample_size_calculator(
     _: Reader,
     mde: Annotated[
-        float, Query(gt=0, description="Minimum detectable effect (relative by default)")
+        float,
+        Query(
+            gt=0, allow_inf_nan=False, description="Minimum detectable effect (relative by default)"
+        ),
     ],
     baseline_rate: Annotated[
-        float | None, Query(gt=0, lt=1, description="For conversion metrics")
+        float | None, Query(gt=0, lt=1, allow_inf_nan=False, description="For conversion metrics")
     ] = None,
-    baseline_mean: Annotated[float | None, Query(description="For numeric metrics")] = None,
+    baseline_mean: Annotated[
+        float | None, Query(allow_inf_nan=False, description="For numeric metrics")
+    ] = None,
     baseline_variance: Annotated[
-        float | None, Query(gt=0, description="For numeric metrics")
+        float | None, Query(gt=0, allow_inf_nan=False, description="For numeric metrics")
     ] = None,
     relative: bool = True,
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
     power: Annotated[float, Query(gt=0, lt=1)] = 0.8,
     variants: Annotated[int, Query(ge=2, le=20)] = 2,
-    allocation: Annotated[list[float] | None, Query(description="Weights, control first")] = None,
-    exposures_per_day: Annotated[float | None, Query(gt=0)] = None,
+    allocation: Annotated[
+        list[FiniteFloat] | None, Query(description="Weights, control first")
+    ] = None,
+    exposures_per_day: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
+    sequential_tuning: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            allow_inf_nan=False,
+            description="Plan for sequential testing with this tuning parameter (default off; "
+            "experiments use 5000)",
+        ),
+    ] = None,
 ) -> SampleSizeRead:
     """Users per variant to detect ``mde`` with the given power, and days at the current rate."""
-    if allocation is not None and len(allocation) != variants:
-        raise ValidationFailed(
-            "allocation needs one weight per variant",
-            details=[
-                {
-                    "loc": ["query", "allocation"],
-                    "msg": "one weight per variant",
-                    "type": "value_error",
-                }
-            ],
-        )
-    if baseline_rate is not None:
-        result = sample_size_proportion(
-            baseline_rate=baseline_rate,
-            mde=mde,
-            relative=relative,
-            alpha=alpha,
-            target_power=power,
-            n_variants=variants,
-            weights=allocation,
-        )
-    elif baseline_mean is not None and baseline_variance is not None:
-        result = sample_size(
-            baseline_mean=baseline_mean,
-            baseline_variance=baseline_variance,
-            mde=mde,
-            relative=relative,
-            alpha=alpha,
-            target_power=power,
-            n_variants=variants,
-            weights=allocation,
-        )
-    else:
-        raise ValidationFailed(
-            "Give baseline_rate (conversion) or baseline_mean and baseline_variance (numeric)",
-            details=[
-                {"loc": ["query", "baseline_rate"], "msg": "missing baseline", "type": "missing"}
-            ],
-        )
-    if result.status.value != "ok":
-        raise ValidationFailed(
-            f"No sample size for these inputs ({result.status.value})",
-            details=[{"loc": ["query"], "msg": result.status.value, "type": "value_error"}],
-        )
+    plan = planning.plan_sample_size(
+        mde=mde,
+        baseline_rate=baseline_rate,
+        baseline_mean=baseline_mean,
+        baseline_variance=baseline_variance,
+        relative=relative,
+        alpha=alpha,
+        target_power=power,
+        n_variants=variants,
+        allocation=allocation,
+        exposures_per_day=exposures_per_day,
+        sequential_tuning=sequential_tuning,
+    )
+    result = plan.result
     return SampleSizeRead(
         users_per_variant=list(result.users_per_variant),
         total_users=result.total_users,
         absolute_effect=result.absolute_effect,
         alpha_per_comparison=result.alpha_per_comparison,
         power=result.target_power,
-        days_needed=days_needed(result.total_users, exposures_per_day)
-        if exposures_per_day
-        else None,
+        days_needed=plan.days_needed,
     )

@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from splitlab.assignment import repository
 from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssignment, queue_sticky
-from splitlab.assignment.conditions import eval_condition
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config, version_of
-from splitlab.assignment.hashing import assign as bucket
+from splitlab.assignment.decision import Decision, Reason, decide_rule
 from splitlab.errors import InvalidState, ValidationFailed
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.base import utcnow
@@ -27,43 +25,18 @@ from splitlab.storage.models import Workspace
 MAX_BATCH = 10_000
 
 
-class Reason(StrEnum):
-    ASSIGNED = "assigned"
-    STICKY = "sticky"
-    OVERRIDE = "override"
-    NOT_RUNNING = "not_running"
-    NOT_TARGETED = "not_targeted"
-    NAMESPACE = "namespace"
-    COVERAGE = "coverage"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    index: int
-    reason: Reason
-    hash_value: float | None = None
-
-    @property
-    def in_experiment(self) -> bool:
-        return self.index >= 0
-
-
 def decide(config: AssignmentConfig, user_id: str, attributes: dict[str, Any]) -> Decision:
-    """The GrowthBook decision for one user: targeting, namespace, then the hash bucket.
-
-    Pure and deterministic: the same config and user give the same answer in every process.
-    """
-    if config.condition is not None and not eval_condition(attributes, config.condition):
-        return Decision(-1, Reason.NOT_TARGETED)
-    namespace = config.namespace.as_tuple() if config.namespace is not None else None
-    index, value = bucket(
-        config.seed, config.hash_version, user_id, config.weights, config.coverage, namespace
+    """The GrowthBook decision for one user under ``config`` (see :func:`decide_rule`)."""
+    return decide_rule(
+        seed=config.seed,
+        hash_version=config.hash_version,
+        user_id=user_id,
+        attributes=attributes,
+        weights=config.weights,
+        coverage=config.coverage,
+        namespace=config.namespace.as_tuple() if config.namespace is not None else None,
+        condition=config.condition,
     )
-    if index >= 0:
-        return Decision(index, Reason.ASSIGNED, value)
-    if value is None and namespace is not None:
-        return Decision(-1, Reason.NAMESPACE)
-    return Decision(-1, Reason.COVERAGE, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,10 +88,19 @@ def sufficient_statistics(
     metrics: Sequence[MetricSpec],
     pre_window: timedelta = DEFAULT_PRE_WINDOW,
 ) -> dict[str, dict[str, MetricAggregate]]:
-    """``{variant_key: {metric_name: MetricAggregate}}`` for every variant with exposures."""
+    """``{variant_key: {metric_name: MetricAggregate}}`` for every variant with exposures.
+
+    Only randomised exposures count; users whose variant was forced by an override are excluded.
+    """
     exposures = (
         select(Exposure.user_id, Exposure.variant_id, Exposure.exposed_at)
-        .where(Exposure.experiment_id == experiment_id, Exposure.bucket_version == bucket_version)
+        .where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            # A forced variant is the user's or a tester's choice, not randomisation: comparing
+            # such users would bias the lift, so they are left out (as GrowthBook does).
+            Exposure.is_override.is_(False),
+        )
         .subquery("x")
     )
     window_start = _shift_days(exposures.c.exposed_at, literal(max(pre_window.days, 0)))

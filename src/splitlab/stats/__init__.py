@@ -41,6 +41,7 @@ from splitlab.stats.power import (
     power,
     sample_size,
     sample_size_proportion,
+    sequential_power,
 )
 from splitlab.stats.results import Comparison, MetricAnalysis, VariantSummary, analyse
 from splitlab.stats.sequential import (
@@ -89,6 +90,7 @@ __all__ = [
     "proportions_ztest",
     "sample_size",
     "sample_size_proportion",
+    "sequential_power",
     "srm_test",
     "welch_test",
 ]

@@ -290,13 +290,6 @@ def welch_test(
     )
 
 
-def _check_binary(stats: SampleStats) -> None:
-    if not math.isclose(stats.sum, stats.sum_sq, rel_tol=1e-12, abs_tol=1e-12) or not (
-        0.0 <= stats.sum <= stats.n
-    ):
-        raise ValueError("proportions_ztest needs conversion data (0/1 values: sum_sq == sum)")
-
-
 def compare_proportions(
     conversions_control: npt.ArrayLike,
     n_control: npt.ArrayLike,

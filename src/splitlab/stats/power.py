@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from splitlab.stats.sequential import DEFAULT_SEQUENTIAL_TUNING, confidence_sequence_halfwidth
 from splitlab.stats.statistics import Alternative, SampleStats, Status
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "power",
     "sample_size",
     "sample_size_proportion",
+    "sequential_power",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -114,6 +116,39 @@ def power(
     return np.asarray(result, dtype=np.float64)
 
 
+def sequential_power(
+    effect: npt.ArrayLike,
+    n_control: npt.ArrayLike,
+    n_treatment: npt.ArrayLike,
+    variance_control: npt.ArrayLike,
+    variance_treatment: npt.ArrayLike | None = None,
+    *,
+    alpha: float = 0.05,
+    tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+) -> FloatArray:
+    """Probability that the always-valid confidence sequence excludes 0 at the current sizes.
+
+    Estimator: the sequence's half-width is ``c_N · SE`` with ``c_N = √(N · 2(Nrho²+1)/(N²rho²) ·
+    ln(√(Nrho²+1)/alpha))`` (``N = n_c + n_t``, ``rho²`` from the tuning parameter), so with
+    ``λ = effect / SE`` the power is ``Φ(λ - c_N) + Φ(-c_N - λ)``: the fixed-horizon formula with
+    the wider boundary. It is the power of a look taken now (earlier looks can only add to the
+    chance of having rejected). Assumptions: as :func:`power` (normal approximation).
+    Reference: Waudby-Smith et al. (2023), arXiv:2103.06476, eq. 155 and 161.
+    """
+    if variance_treatment is None:
+        variance_treatment = variance_control
+    d, nc, nt, vc, vt = (
+        np.asarray(a, dtype=np.float64)
+        for a in (effect, n_control, n_treatment, variance_control, variance_treatment)
+    )
+    with np.errstate(all="ignore"):
+        se = np.sqrt(vc / nc + vt / nt)
+        crit = confidence_sequence_halfwidth(se * se, nc + nt, alpha, tuning) / se
+        lam = d / se
+        result = special.ndtr(lam - crit) + special.ndtr(-crit - lam)
+    return np.asarray(result, dtype=np.float64)
+
+
 def achieved_power(
     control: SampleStats,
     treatment: SampleStats,
@@ -122,14 +157,16 @@ def achieved_power(
     relative: bool = True,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    sequential_tuning: float | None = None,
 ) -> PowerResult:
     """Power the experiment has, at its current sizes, to detect a lift of ``mde``.
 
-    Estimator: :func:`power` with the observed sizes and variances (normal approximation); the
-    absolute effect is ``mde · mean_c`` when ``relative`` else ``mde``. Assumptions: the observed
-    variances are close to the true ones; the effect is the minimum detectable effect chosen before
-    the experiment (power computed from the *observed* effect is uninformative; Hoenig & Heisey
-    2001, "The abuse of power", Am. Stat. 55).
+    Estimator: :func:`power` with the observed sizes and variances (normal approximation), or
+    :func:`sequential_power` when ``sequential_tuning`` is given (the test is then the
+    always-valid one, two-sided); the absolute effect is ``mde · mean_c`` when ``relative`` else
+    ``mde``. Assumptions: the observed variances are close to the true ones; the effect is the
+    minimum detectable effect chosen before the experiment (power computed from the *observed*
+    effect is uninformative; Hoenig & Heisey 2001, "The abuse of power", Am. Stat. 55).
     """
     nan = math.nan
     if min(control.n, treatment.n) == 0:
@@ -142,6 +179,17 @@ def achieved_power(
     if se == 0.0:
         return PowerResult(Status.ZERO_VARIANCE, nan, nan, nan)
     effect = mde * control.mean if relative else mde
+    if sequential_tuning is not None:
+        value = sequential_power(
+            effect,
+            control.n,
+            treatment.n,
+            control.variance,
+            treatment.variance,
+            alpha=alpha,
+            tuning=sequential_tuning,
+        )
+        return PowerResult(Status.OK, float(value), effect, se)
     value = power(
         effect,
         control.n,
@@ -179,6 +227,7 @@ def sample_size(
     alternative: Alternative = "two-sided",
     treatment_variance: float | None = None,
     distribution: Distribution = "normal",
+    sequential_tuning: float | None = None,
 ) -> SampleSizeResult:
     """Units per variant so each treatment-vs-control comparison has ``target_power`` at the MDE.
 
@@ -186,7 +235,9 @@ def sample_size(
     comparison ``v`` has ``SE² = (var_c/w_c + var_t/w_v)/N``; ``N`` is the smallest total at which
     :func:`power` reaches ``target_power`` for every comparison (solved exactly, not by the
     one-tail shortcut ``(z_{1-alpha/2}+z_{1-β})²``), and each variant gets ``⌈w_v N⌉``. With
-    ``correction="bonferroni"`` each comparison is tested at ``alpha / (variants - 1)``.
+    ``correction="bonferroni"`` each comparison is tested at ``alpha / (variants - 1)``. With
+    ``sequential_tuning`` the power is :func:`sequential_power` (the always-valid test, two-sided):
+    the units needed for the sequence to exclude 0 when the experiment reaches that size.
 
     Assumptions: as :func:`power`; the baseline variance is known; the treatment variance equals
     ``treatment_variance`` (default: the baseline's). Reference: Chow, Shao & Wang (2008) §3.2.
@@ -222,6 +273,11 @@ def sample_size(
     wc = float(w[0])
 
     def shortfall(total: float, wt: float) -> float:
+        if sequential_tuning is not None:
+            reached = sequential_power(
+                effect, wc * total, wt * total, vc, vt, alpha=alpha_each, tuning=sequential_tuning
+            )
+            return float(reached) - target_power
         value = power(
             effect,
             wc * total,
@@ -266,13 +322,14 @@ def sample_size_proportion(
     weights: Sequence[float] | None = None,
     correction: MultipleTesting = "bonferroni",
     alternative: Alternative = "two-sided",
+    sequential_tuning: float | None = None,
 ) -> SampleSizeResult:
     """Sample size for a conversion metric from its baseline rate.
 
     Estimator: :func:`sample_size` with Bernoulli variances ``p_c(1-p_c)`` and ``p_t(1-p_t)``
     (``p_t = p_c(1 + mde)`` if ``relative`` else ``p_c + mde``), i.e. the unpooled normal
-    approximation. Assumptions: independent Bernoulli units, ``n p`` not small. Reference: Chow,
-    Shao & Wang (2008) §4.2.
+    approximation; ``sequential_tuning`` as in :func:`sample_size`. Assumptions: independent
+    Bernoulli units, ``n p`` not small. Reference: Chow, Shao & Wang (2008) §4.2.
     """
     if not 0.0 < baseline_rate < 1.0:
         raise ValueError(f"baseline_rate must be in (0, 1) (got {baseline_rate})")
@@ -291,6 +348,7 @@ def sample_size_proportion(
         correction=correction,
         alternative=alternative,
         treatment_variance=treated * (1.0 - treated),
+        sequential_tuning=sequential_tuning,
     )
 
 

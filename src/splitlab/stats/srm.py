@@ -6,6 +6,7 @@ then no metric comparison can be trusted, however significant.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,9 +52,11 @@ def srm_test(
     a chi-square distribution with ``k - 1`` degrees of freedom. Assumptions: units assigned
     independently with the given probabilities; expected counts large enough (≳ 5) for the
     chi-square approximation. With no units at all the status is ``empty_variant`` (nothing to
-    test). Weights need not sum to 1 but must be positive. Reference: Pearson (1900); Fabijan et al.
-    (2019), "Diagnosing sample ratio mismatch in online controlled experiments", KDD. Equals
-    ``scipy.stats.chisquare(observed, expected)``.
+    test). Weights need not sum to 1. A variant with weight 0 (switched off) is left out of the
+    test while it has no units; any unit in it is impossible under the allocation, so the statistic
+    is infinite and the p-value 0. Reference: Pearson (1900); Fabijan et al. (2019), "Diagnosing
+    sample ratio mismatch in online controlled experiments", KDD. Equals
+    ``scipy.stats.chisquare(observed, expected)`` over the variants with positive weight.
     """
     if len(observed) != len(weights):
         raise ValueError(f"{len(observed)} observed counts but {len(weights)} weights")
@@ -61,32 +64,35 @@ def srm_test(
         raise ValueError("an SRM check needs at least two variants")
     if any(o < 0 for o in observed):
         raise ValueError("observed counts cannot be negative")
-    if any(not w > 0 for w in weights):
-        raise ValueError("allocation weights must be positive")
+    if any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0:
+        raise ValueError("allocation weights must be finite, non-negative and not all zero")
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1) (got {threshold})")
     counts = np.asarray(observed, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     total = counts.sum()
-    df = len(observed) - 1
     expected = total * w / w.sum()
-    if total == 0:
+    active = w > 0
+    df = int(active.sum()) - 1
+
+    def result(status: Status, statistic: float, p_value: float) -> SrmResult:
         return SrmResult(
-            status=Status.EMPTY_VARIANT,
+            status=status,
             observed=tuple(int(o) for o in observed),
             expected=tuple(float(e) for e in expected),
-            statistic=float("nan"),
+            statistic=statistic,
             df=df,
-            p_value=float("nan"),
+            p_value=p_value,
             threshold=threshold,
         )
-    statistic = float(np.sum((counts - expected) ** 2 / expected))
-    return SrmResult(
-        status=Status.OK,
-        observed=tuple(int(o) for o in observed),
-        expected=tuple(float(e) for e in expected),
-        statistic=statistic,
-        df=df,
-        p_value=float(special.chdtrc(df, statistic)),
-        threshold=threshold,
-    )
+
+    if total == 0:
+        return result(Status.EMPTY_VARIANT, math.nan, math.nan)
+    if np.any(counts[~active] > 0):
+        return result(Status.OK, math.inf, 0.0)
+    if df == 0:
+        # One variant takes all the traffic and has all the units: exactly as allocated.
+        return result(Status.OK, 0.0, 1.0)
+    c, e = counts[active], expected[active]
+    statistic = float(np.sum((c - e) ** 2 / e))
+    return result(Status.OK, statistic, float(special.chdtrc(df, statistic)))

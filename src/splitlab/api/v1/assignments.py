@@ -76,7 +76,7 @@ def _v1(assignment: service.Assignment) -> AssignmentReadV1:
 
 
 @router.get(
-    "/assignments/experiments/{experiment_id}/assignment/{user_id}",
+    "/assignments/experiments/{experiment_id}/assignment/{user_id:path}",
     response_model=AssignmentReadV1,
     responses=ERRORS,
 )

@@ -91,7 +91,6 @@ def list_users(
     return [UserRead.of(u, workspace.key) for u in users]
 
 
-# ``:path``: a client's user_id may contain "/" (``a%2Fb`` arrives decoded as ``a/b``).
 @router.get("/{user_id:path}", response_model=UserRead, responses=ERRORS)
 def get_user(user_id: str, session: SessionDep, _: Reader, workspace: WorkspaceDep) -> UserRead:
     return UserRead.of(service.get_user(session, workspace, user_id), workspace.key)

@@ -1,0 +1,374 @@
+"""The asynchronous Splitlab client: the same methods as :class:`~splitlab.client.Splitlab`,
+awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from splitlab.client import _calls
+from splitlab.client._base import client_options
+from splitlab.client._http import Call, RetryPolicy, result, retryable
+from splitlab.client.errors import TransportError
+from splitlab.client.models import (
+    Assignment,
+    Event,
+    EventBatchResult,
+    EventsPage,
+    Experiment,
+    ExperimentResults,
+    LifecycleEvent,
+    Metric,
+    Report,
+    SampleSize,
+    TrackedMetric,
+    User,
+)
+
+if TYPE_CHECKING:
+    from splitlab.client.batcher import AsyncEventBatcher
+    from splitlab.client.local import AsyncLocalEvaluator
+
+T = TypeVar("T")
+
+
+class AsyncSplitlab:
+    """A Splitlab server, over HTTP, for asyncio code.
+
+    ``url`` and ``token`` default to ``$SPLITLAB_URL`` (else ``http://127.0.0.1:8000``) and
+    ``$SPLITLAB_TOKEN``; ``workspace`` picks a workspace for an unbound token. Every method raises
+    :class:`~splitlab.client.errors.APIError` (with the server's ``error``, ``code`` and status)
+    or :class:`~splitlab.client.errors.TransportError`; connection errors and 5xx answers are
+    retried by ``retry``, 4xx answers never.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        workspace: str | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            **client_options(url, token, workspace, timeout), transport=transport
+        )
+
+    @property
+    def url(self) -> str:
+        return str(self._http.base_url)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncSplitlab:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def send(self, call: Call[T], retry: RetryPolicy | None = None) -> T:
+        """Send one call, retrying connection errors and 5xx answers."""
+        policy = retry or self.retry
+        delays = policy.delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(call.method, call.path, **call.request_kwargs())
+            except httpx.TransportError as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise TransportError(
+                        f"{call.method} {call.path} failed after {attempt} attempts: {exc!r}",
+                        attempts=attempt,
+                    ) from exc
+                await asyncio.sleep(delay)
+                continue
+            if retryable(response):
+                delay = next(delays, None)
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                    continue
+            return result(call, response)
+
+    # --- experiments --------------------------------------------------------------------------
+
+    async def create_experiment(
+        self,
+        key: str,
+        name: str,
+        variants: Sequence[str | Mapping[str, Any]] | None = None,
+        *,
+        description: str | None = None,
+        hypothesis: str | None = None,
+        targeting: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Experiment:
+        """Create a draft. ``variants`` are keys (an equal split) or seed-000 variant objects
+        (``key``, ``name``, ``allocation`` in percent, ``is_control``, ``config``)."""
+        fields = {
+            "description": description,
+            "hypothesis": hypothesis,
+            "targeting": targeting,
+            "config": config,
+        }
+        return await self.send(_calls.create_experiment(key, name, variants, fields))
+
+    async def list_experiments(
+        self, status: str | None = None, *, search: str | None = None
+    ) -> list[Experiment]:
+        """Every experiment of the workspace (all pages), newest first."""
+        return [e async for e in self.iter_experiments(status, search=search)]
+
+    async def iter_experiments(
+        self, status: str | None = None, *, search: str | None = None
+    ) -> AsyncIterator[Experiment]:
+        page, pages = 1, 1
+        while page <= pages:
+            items, pages = await self.send(_calls.list_experiments_page(page, status, search))
+            for item in items:
+                yield item
+            page += 1
+
+    async def get_experiment(self, experiment: str | int) -> Experiment:
+        return await self.send(_calls.get_experiment(experiment))
+
+    async def update_experiment(self, experiment: str | int, **changes: Any) -> Experiment:
+        """Edit fields (``name``, ``description``, ``targeting``, ``config``, and ``variants``
+        while a draft); only what is passed changes."""
+        return await self.send(_calls.update_experiment(experiment, changes))
+
+    async def start_experiment(self, experiment: str | int) -> Experiment:
+        return await self.send(_calls.transition(experiment, "start"))
+
+    async def pause_experiment(self, experiment: str | int) -> Experiment:
+        return await self.send(_calls.transition(experiment, "pause"))
+
+    async def conclude_experiment(
+        self, experiment: str | int, winning_variant: str | None = None, notes: str | None = None
+    ) -> Experiment:
+        body = {"winning_variant": winning_variant, "notes": notes}
+        return await self.send(_calls.transition(experiment, "conclude", body))
+
+    async def cancel_experiment(self, experiment: str | int) -> Experiment:
+        return await self.send(_calls.cancel_experiment(experiment))
+
+    async def experiment_history(self, experiment: str | int) -> list[LifecycleEvent]:
+        return await self.send(_calls.experiment_history(experiment))
+
+    async def define_metric(
+        self,
+        experiment: str | int,
+        name: str,
+        kind: str,
+        *,
+        event_type: str | None = None,
+        role: str | None = None,
+        higher_is_better: bool = True,
+    ) -> Metric:
+        """Declare a metric over events: ``kind`` conversion, numeric or count; ``role``
+        primary, secondary or guardrail (the first defined is primary); ``event_type`` defaults
+        to ``name``."""
+        body = {
+            "name": name,
+            "kind": kind,
+            "event_type": event_type,
+            "role": role,
+            "higher_is_better": higher_is_better,
+        }
+        return await self.send(_calls.define_metric(experiment, body))
+
+    async def list_metrics(self, experiment: str | int) -> list[Metric]:
+        return await self.send(_calls.list_metrics(experiment))
+
+    async def delete_metric(self, experiment: str | int, name: str) -> None:
+        await self.send(_calls.delete_metric(experiment, name))
+
+    # --- users ----------------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> User:
+        """Register a user; ``properties`` become targeting attributes on every assignment."""
+        fields = {"email": email, "name": name, "properties": properties}
+        return await self.send(_calls.create_user(user_id, fields))
+
+    async def get_user(self, user_id: str) -> User:
+        return await self.send(_calls.get_user(user_id))
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> User:
+        fields = {"email": email, "name": name, "properties": properties}
+        return await self.send(_calls.update_user(user_id, fields))
+
+    async def list_users(self, *, skip: int = 0, limit: int = 100) -> list[User]:
+        return await self.send(_calls.list_users(skip, limit))
+
+    # --- assignments ----------------------------------------------------------------------------
+
+    async def assign(
+        self,
+        experiment: str | int,
+        user_id: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        force_variant: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Assignment:
+        """The user's variant (deterministic, sticky, recorded once as an exposure)."""
+        return await self.send(
+            _calls.assign(experiment, user_id, attributes, force_variant, context)
+        )
+
+    async def get_assignment(self, experiment: str | int, user_id: str) -> Assignment:
+        return await self.send(_calls.get_assignment(experiment, user_id))
+
+    async def evaluate(
+        self,
+        user_id: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Assignment]:
+        """Every running experiment of the workspace for one user, by experiment key."""
+        return await self.send(_calls.evaluate(user_id, attributes, context))
+
+    async def assign_batch(
+        self, experiment: str | int, users: Iterable[str | tuple[str, Mapping[str, Any]]]
+    ) -> list[Assignment]:
+        """Assign many users (ids, or ``(id, attributes)``), 10,000 per request."""
+        return [
+            a for call in _calls.assign_batches(experiment, users) for a in await self.send(call)
+        ]
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def track(
+        self,
+        user_id: str,
+        event_type: str,
+        *,
+        experiment: str | int | None = None,
+        value: float | None = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Event:
+        """Record one event; its ``event_id`` is made here, so retries store it once."""
+        event = _calls.event_body(
+            user_id,
+            event_type,
+            experiment=experiment,
+            value=value,
+            properties=properties,
+            timestamp=timestamp,
+            event_id=event_id,
+        )
+        return await self.send(_calls.track(event))
+
+    async def track_batch(self, events: Iterable[Mapping[str, Any]]) -> EventBatchResult:
+        """Record seed-001 events in as few requests as the server's limits allow.
+
+        Events without an ``event_id`` or ``timestamp`` get one here, before the first attempt.
+        Invalid events are listed in ``rejected`` (by index into ``events``); the rest are stored.
+        """
+        total = EventBatchResult(received=0, accepted=0, duplicates=0, rejected=[], event_ids=[])
+        for _, call in _calls.track_batches(_calls.with_identity(e) for e in events):
+            total += await self.send(call)
+        return total
+
+    async def track_metric(
+        self,
+        experiment: str | int,
+        user_id: str,
+        variant_key: str,
+        metric_name: str,
+        value: float,
+        metric_type: str = "numeric",
+    ) -> TrackedMetric:
+        """Seed 000's metric tracking (checked against the user's exposure)."""
+        body = _calls.with_identity(
+            {
+                "user_id": user_id,
+                "variant_key": variant_key,
+                "metric_name": metric_name,
+                "value": value,
+                "metric_type": metric_type,
+            }
+        )
+        return await self.send(_calls.track_metric(experiment, body))
+
+    def batcher(
+        self,
+        *,
+        max_batch: int = 1000,
+        flush_interval: float = 1.0,
+        max_queue: int = 100_000,
+    ) -> AsyncEventBatcher:
+        """A background task sending events by size and time; close it to flush."""
+        from splitlab.client.batcher import AsyncEventBatcher
+
+        return AsyncEventBatcher(
+            self, max_batch=max_batch, flush_interval=flush_interval, max_queue=max_queue
+        )
+
+    # --- results and analytics ---------------------------------------------------------------
+
+    async def results(self, experiment: str | int) -> ExperimentResults:
+        """The verdict: per-metric lifts, intervals, p-values, SRM and the recommendation."""
+        return await self.send(_calls.results(experiment))
+
+    async def sample_size(self, mde: float, **params: Any) -> SampleSize:
+        """Users per variant to detect ``mde`` (``baseline_rate`` or ``baseline_mean`` and
+        ``baseline_variance``; ``alpha``, ``power``, ``variants``, ``exposures_per_day``)."""
+        return await self.send(_calls.sample_size({"mde": mde, **params}))
+
+    async def reports(self, experiment: str | int | None = None, *, days: int = 90) -> list[Report]:
+        """Per experiment, variant and day: exposures, events, conversions, value sums."""
+        return await self.send(_calls.reports(experiment, days))
+
+    async def events(
+        self, *, limit: int = 100, offset: int = 0, event_type: str | None = None
+    ) -> EventsPage:
+        return await self.send(_calls.events_page(limit, offset, event_type))
+
+    async def summary(self) -> dict[str, Any]:
+        return await self.send(_calls.summary())
+
+    async def sdk_payload(self) -> dict[str, Any]:
+        """The running experiments as a GrowthBook SDK payload."""
+        return await self.send(_calls.sdk_payload())
+
+    def local_evaluator(self, *, refresh_interval: float = 30.0) -> AsyncLocalEvaluator:
+        """Assign in process from the SDK payload, refreshed every ``refresh_interval`` s."""
+        from splitlab.client.local import AsyncLocalEvaluator
+
+        return AsyncLocalEvaluator(self, refresh_interval=refresh_interval)
+
+    async def health(self) -> dict[str, Any]:
+        return await self.send(_calls.health())
