@@ -260,3 +260,18 @@ def test_non_json_body_is_400(client: TestClient) -> None:
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_json"
+
+
+def test_a_broken_domain_rule_is_400_naming_the_field_in_camel_case(client: TestClient) -> None:
+    response = client.post(
+        "/api/experiments",
+        json={
+            "name": "Backwards",
+            "workspaceId": "workspace_123",
+            "startDate": "2025-08-20T00:00:00Z",
+            "endDate": "2025-08-10T00:00:00Z",
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("endDate:")
+    assert response.json()["details"][0]["loc"] == ["endDate"]

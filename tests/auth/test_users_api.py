@@ -146,3 +146,11 @@ def test_experiment_token_manages_users(client: TestClient) -> None:
     assert client.post("/api/v1/users/", json=SEED_USER, headers=writer).status_code == 201
     updated = client.put("/api/v1/users/test-user-123", json=SEED_UPDATE, headers=writer)
     assert updated.status_code == 200
+
+
+def test_a_user_id_with_a_slash_can_be_read_and_updated(client: TestClient) -> None:
+    assert client.post("/api/v1/users/", json={"user_id": "team/alice"}).status_code == 201
+    assert client.get("/api/v1/users/team%2Falice").json()["user_id"] == "team/alice"
+    updated = client.put("/api/v1/users/team/alice", json={"name": "Alice"})
+    assert updated.status_code == 200
+    assert updated.json()["name"] == "Alice"

@@ -1,5 +1,5 @@
-"""Seed 001's experiment examples as written — including its demo tokens, so the server runs
-with ``--demo`` — against a fresh ``splitlab serve`` (the first experiment gets id 1)."""
+"""Seed 001's experiment, user and token examples as written — including its demo tokens, so the
+server runs with ``--demo`` — against a fresh ``splitlab serve`` (the first experiment gets id 1)."""
 
 from __future__ import annotations
 
@@ -111,3 +111,73 @@ def test_demo_mode_warns_at_start(demo_server: Server) -> None:
 
 def test_swagger_at_the_documented_url(demo_server: Server) -> None:
     assert httpx.get(f"{demo_server.url}/api/v1/docs").status_code == 200
+
+
+def test_user_examples_in_order(admin: httpx.Client) -> None:
+    created = admin.post(
+        "/api/v1/users/",
+        json={
+            "user_id": "test-user-123",
+            "email": "testuser@example.com",
+            "name": "Test User",
+            "properties": {
+                "age": 28,
+                "location": "San Francisco",
+                "plan": "premium",
+                "signup_date": "2024-09-29",
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["properties"]["plan"] == "premium"
+
+    listed = admin.get("/api/v1/users/")
+    assert listed.status_code == 200
+    assert [u["user_id"] for u in listed.json()] == ["test-user-123"]
+
+    got = admin.get("/api/v1/users/test-user-123")
+    assert got.status_code == 200
+    assert got.json()["email"] == "testuser@example.com"
+
+    new_properties = {"age": 29, "location": "New York", "plan": "enterprise"}
+    updated = admin.put(
+        "/api/v1/users/test-user-123",
+        json={"name": "Updated Test User", "properties": new_properties},
+    )
+    assert updated.status_code == 200
+    assert updated.json()["name"] == "Updated Test User"
+    assert admin.get("/api/v1/users/test-user-123").json()["properties"] == new_properties
+
+
+def test_token_examples_in_order(admin: httpx.Client, demo_server: Server) -> None:
+    created = admin.post(
+        "/api/v1/api-tokens/",
+        json={"name": "My Test Token", "description": "Token for testing API endpoints"},
+    )
+    assert created.status_code == 201, created.text
+    token = created.json()
+    secret = token["token"]
+    assert secret.startswith("slk_")
+    assert secret.startswith(token["prefix"])
+
+    listed = admin.get("/api/v1/api-tokens/")
+    assert listed.status_code == 200
+    assert token["id"] in [t["id"] for t in listed.json()]
+    assert secret not in listed.text
+
+    # The seed's id 1 is, on this server, the first token: demo mode's admin_token_123.
+    first = admin.get("/api/v1/api-tokens/1")
+    assert first.status_code == 200
+    assert "token" not in first.json()
+
+    # PUT and DELETE on the token just made (id 1 is the token this test signs in with).
+    path = f"/api/v1/api-tokens/{token['id']}"
+    updated = admin.put(path, json={"name": "Updated Test Token", "is_active": True})
+    assert updated.status_code == 200
+    assert updated.json()["name"] == "Updated Test Token"
+
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{demo_server.url}/api/v1/users/", headers=headers).status_code == 200
+    assert admin.delete(path).status_code == 204
+    assert httpx.get(f"{demo_server.url}/api/v1/users/", headers=headers).status_code == 401
+    assert admin.get(path).status_code == 404

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from splitlab.api import legacy
 from splitlab.api.deps import (
@@ -20,11 +20,12 @@ from splitlab.api.deps import (
     Writer,
     get_settings,
 )
-from splitlab.api.handlers import error_responses
+from splitlab.api.handlers import clean_errors, error_responses, summarise
 from splitlab.api.schemas import (
     ExperimentBodyBase,
     ExperimentPatchBase,
     ExperimentReadBase,
+    JsonObject,
     LifecycleEventRead,
     settings_changes,
 )
@@ -32,7 +33,12 @@ from splitlab.config import Settings
 from splitlab.errors import BadRequest, ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.model import ExperimentStatus
-from splitlab.experiments.schemas import ExperimentChanges, ExperimentSpec, VariantSpec
+from splitlab.experiments.schemas import (
+    KEY_PATTERN,
+    ExperimentChanges,
+    ExperimentSpec,
+    VariantSpec,
+)
 from splitlab.storage.models import Experiment
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,11 +58,14 @@ ERRORS = error_responses(
 
 
 class VariantIn(BaseModel):
-    key: str
-    name: str | None = None
+    # Unknown fields are an error: a misspelt "allocation_pct" must not become an equal split.
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str | None = Field(default=None, max_length=200)
     allocation: float | None = Field(default=None, ge=0, le=100)
     is_control: bool | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class VariantOut(BaseModel):
@@ -130,7 +139,8 @@ def to_specs(variants: list[VariantIn] | None) -> list[VariantSpec] | None:
     try:
         return [VariantSpec.model_validate(v.model_dump()) for v in variants]
     except ValidationError as exc:
-        raise ValidationFailed(str(exc.errors()[0]["msg"]), details=exc.errors()) from None
+        errors = clean_errors(exc.errors(include_url=False))
+        raise ValidationFailed(summarise(errors), details=errors) from None
 
 
 async def json_body(request: Request) -> Any:
@@ -154,11 +164,15 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
+#: Far beyond any real page, and small enough that ``page * page_size`` fits every backend.
+MAX_PAGE = 2**31 - 1
+
+
+def _int(name: str, raw: str | None, default: int, maximum: int = MAX_PAGE) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
-        bound = f" between 1 and {maximum}" if maximum else " of at least 1"
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
+        bound = f" between 1 and {maximum}"
         raise ValidationFailed(
             f"{name} must be an integer{bound}",
             details=[{"loc": ["query", name], "msg": f"must be an integer{bound}", "type": "int"}],

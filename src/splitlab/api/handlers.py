@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,12 +29,29 @@ _HTTP_CODES = {
 }
 
 
+#: How deep an echoed input is shown; below that it is elided (it could be nested 900 deep).
+ECHO_DEPTH = 8
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON can say it: NaN and Infinity as strings, deep nesting elided."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict | list) and depth >= ECHO_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        return {key: _json_safe(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item, depth + 1) for item in value]
+    return value
+
+
 def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's error list without the parts that are noise on the wire (urls, raw ctx)."""
     cleaned = []
     for error in errors:
         item = {k: v for k, v in error.items() if k in ("loc", "msg", "type", "input")}
-        cleaned.append(jsonable_encoder(item))
+        cleaned.append(jsonable_encoder(_json_safe(item)))
     return cleaned
 
 

@@ -7,17 +7,29 @@ Malformed input is a 400 here (seed 003's convention), in the one error shape.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_serializer,
+)
 from sqlalchemy.orm import Session
 
 from splitlab.api.deps import workspace_for
 from splitlab.api.handlers import bad_request_from
+from splitlab.api.schemas import JsonObject
 from splitlab.auth.service import Principal
 from splitlab.config import Settings
-from splitlab.errors import BadRequest, NotFound
+from splitlab.errors import BadRequest, NotFound, ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.experiments.model import (
@@ -28,10 +40,16 @@ from splitlab.experiments.model import (
     to_legacy,
 )
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentChanges, ExperimentSpec
+from splitlab.storage.base import as_id
 from splitlab.storage.models import Experiment, Workspace
 from splitlab.workspaces import service as workspaces
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 INVALID_STATUS = "Invalid status. Must be one of: active, inactive, completed"
+#: Far beyond any real page, and small enough that ``page * limit`` fits every backend.
+MAX_PAGE = 2**31 - 1
 SORT_FIELDS = ("createdAt", "updatedAt", "name", "status", "startDate", "endDate")
 
 
@@ -104,18 +122,19 @@ class LegacyCreate(BaseModel):
     hypothesis: str | None = None
     variant_id: str | None = Field(default=None, alias="variantId", max_length=200)
     status: str | None = None
-    start_date: datetime | None = Field(default=None, alias="startDate")
-    end_date: datetime | None = Field(default=None, alias="endDate")
-    metrics: dict[str, Any] | None = None
+    start_date: AwareDatetime | None = Field(default=None, alias="startDate")
+    end_date: AwareDatetime | None = Field(default=None, alias="endDate")
+    metrics: JsonObject | None = None
     created_by: str | None = Field(default=None, alias="createdBy", max_length=200)
 
 
 class LegacyStatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    id: str | int
+    # Strict: JSON true is not experiment 1.
+    id: StrictStr | StrictInt
     status: str
-    metrics: dict[str, Any] | None = None
+    metrics: JsonObject | None = None
     preserve_dates: bool = Field(default=False, alias="preserveDates")
     workspace_id: str | None = Field(default=None, alias="workspaceId")
 
@@ -127,13 +146,13 @@ def _legacy_word(value: str) -> LegacyStatus:
         raise BadRequest(INVALID_STATUS, code="invalid_status") from None
 
 
-def _positive_int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
+def _positive_int(name: str, raw: str | None, default: int, maximum: int = MAX_PAGE) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise BadRequest(f"{name} must be a positive integer", code="validation_error")
     value = int(raw)
-    if maximum is not None and value > maximum:
+    if value > maximum:
         raise BadRequest(f"{name} must be at most {maximum}", code="validation_error")
     return value
 
@@ -194,6 +213,49 @@ def _find_workspace(
     return workspaces.get_by_key(session, key)
 
 
+#: Service field names as seed 003 spells them, for the errors it returns.
+_WIRE_NAMES = {
+    "start_date": "startDate",
+    "end_date": "endDate",
+    "variant_ref": "variantId",
+    "created_by": "createdBy",
+    "workspace_id": "workspaceId",
+}
+
+
+def _wire_name(part: Any) -> Any:
+    return _WIRE_NAMES.get(part, part) if isinstance(part, str) else part
+
+
+def _bad_request(exc: ValidationFailed) -> BadRequest:
+    """A domain rule's 422 as seed 003 says it: 400, with the field named in camelCase."""
+    field, colon, rest = exc.message.partition(":")
+    message = f"{_wire_name(field)}{colon}{rest}" if colon else exc.message
+    details = exc.details
+    if isinstance(details, list):
+        details = [
+            {**item, "loc": [_wire_name(part) for part in item.get("loc", [])]}
+            if isinstance(item, dict)
+            else item
+            for item in details
+        ]
+    return BadRequest(message, code=exc.code, details=details)
+
+
+def _seed_003_errors(call: Callable[P, R]) -> Callable[P, R]:
+    """Seed 003 answers every invalid input with 400 (its own convention), never 422."""
+
+    @functools.wraps(call)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except ValidationFailed as exc:
+            raise _bad_request(exc) from None
+
+    return wrapper
+
+
+@_seed_003_errors
 def create(
     session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
 ) -> LegacyExperiment:
@@ -238,6 +300,7 @@ def create(
     return LegacyExperiment.of(experiment, workspace.key)
 
 
+@_seed_003_errors
 def change_status(
     session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
 ) -> LegacyExperiment:
@@ -289,9 +352,8 @@ def _locate(
             return workspace_for(session, settings, principal, payload.workspace_id), ref
         except NotFound:
             raise ExperimentNotFound() from None
-    if not ref.isdigit():
+    experiment_id = as_id(ref)
+    workspace = service.workspace_of(session, experiment_id) if experiment_id is not None else None
+    if experiment_id is None or workspace is None or not principal.sees(workspace.id):
         raise ExperimentNotFound()
-    workspace = service.workspace_of(session, int(ref))
-    if workspace is None or not principal.sees(workspace.id):
-        raise ExperimentNotFound()
-    return workspace, int(ref)
+    return workspace, experiment_id

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSettings
 from splitlab.storage.models import Experiment, LifecycleEvent
+
+#: Deeper free-form JSON than any real config or property bag; deeper still cannot be serialised.
+MAX_JSON_DEPTH = 32
+
+
+def _storable(value: Any, depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for child in children:
+        _storable(child, depth + 1)
+
+
+def _check_storable(value: dict[str, Any]) -> dict[str, Any]:
+    _storable(value)
+    return value
+
+
+#: A free-form JSON object that can be stored and sent back as JSON (Python's parser lets NaN in).
+JsonObject = Annotated[dict[str, Any], AfterValidator(_check_storable)]
 
 
 class ErrorBody(BaseModel):
@@ -40,10 +65,11 @@ class ExperimentBodyBase(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     hypothesis: str | None = None
-    targeting: dict[str, Any] = Field(default_factory=dict)
+    targeting: JsonObject = Field(default_factory=dict)
     config: ExperimentSettings = Field(default_factory=ExperimentSettings)
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    # Aware only: a naive timestamp is ambiguous, and storing one used to crash (500).
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     created_by: str | None = Field(default=None, max_length=200)
 
 
@@ -54,10 +80,11 @@ class ExperimentPatchBase(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     hypothesis: str | None = None
-    targeting: dict[str, Any] | None = None
+    targeting: JsonObject | None = None
     config: SettingsPatch | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    # Aware only: a naive timestamp is ambiguous, and storing one used to crash (500).
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
 
 
 class ExperimentReadBase(BaseModel):

@@ -10,22 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from splitlab.storage.base import as_id
 from splitlab.storage.models import Experiment, Exposure, User, Variant
-
-_MAX_ID = 2**63 - 1  # ids are 64-bit integers on every backend
-
-
-def parse_id(ref: str) -> int | None:
-    """The experiment id ``ref`` names, if it is ASCII digits within the id range.
-
-    ``str.isdigit`` alone also accepts digits such as "²" that ``int`` refuses, and a number
-    beyond 64 bits overflows the database driver: both would be a 500 instead of a 404.
-    """
-    if ref.isascii() and ref.isdigit():
-        value = int(ref)
-        if value <= _MAX_ID:
-            return value
-    return None
 
 
 def experiment_version(
@@ -36,7 +22,7 @@ def experiment_version(
         Experiment.workspace_id == workspace_id
     )
     row = session.execute(query.where(Experiment.key == ref)).first()
-    experiment_id = parse_id(ref) if row is None else None
+    experiment_id = as_id(ref) if row is None else None
     if experiment_id is not None:
         row = session.execute(query.where(Experiment.id == experiment_id)).first()
     return (row[0], row[1]) if row is not None else None

@@ -16,7 +16,7 @@ from splitlab.auth.tokens import (
     hashes_match,
 )
 from splitlab.errors import NotFound, PermissionDenied, Unauthenticated, ValidationFailed
-from splitlab.storage.base import utcnow
+from splitlab.storage.base import as_id, utcnow
 from splitlab.storage.models import ApiToken, Workspace
 
 #: ``last_used_at`` is refreshed at most this often, so reads don't all become writes.
@@ -177,7 +177,7 @@ def list_tokens(
 
 
 def get_token(session: Session, principal: Principal | None, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    token = session.get(ApiToken, token_id) if as_id(token_id) is not None else None
     if token is None or (
         principal is not None
         and principal.workspace_id is not None
@@ -217,10 +217,11 @@ def delete_token(session: Session, principal: Principal | None, token_id: int) -
 
 def revoke_token(session: Session, ref: str) -> ApiToken:
     """Deactivate by id or display prefix (the CLI's ``token revoke``)."""
+    token_id = as_id(ref)
     query = select(ApiToken)
     query = (
-        query.where(ApiToken.id == int(ref))
-        if ref.isdigit()
+        query.where(ApiToken.id == token_id)
+        if token_id is not None
         else query.where(ApiToken.prefix == ref)
     )
     matches = list(session.scalars(query))

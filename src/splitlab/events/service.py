@@ -18,7 +18,7 @@ from splitlab.events.schemas import EventIn
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics
 from splitlab.metrics.model import KIND_WORDS
-from splitlab.storage.base import utcnow
+from splitlab.storage.base import as_id, utcnow
 from splitlab.storage.models import Event, Experiment, Workspace
 
 MAX_BATCH_EVENTS = 10_000
@@ -61,7 +61,7 @@ def _experiment_ids(session: Session, workspace: Workspace, refs: set[str]) -> d
     """Resolve experiment ids or keys of one workspace in a single query."""
     if not refs:
         return {}
-    numeric = {int(r) for r in refs if r.isdigit()}
+    numeric = {i for i in map(as_id, refs) if i is not None}
     rows = session.execute(
         select(Experiment.id, Experiment.key).where(
             Experiment.workspace_id == workspace.id,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from splitlab.storage.base import as_id
 from splitlab.storage.models import Event, Experiment, Exposure, LifecycleEvent, Variant
 
 SORTABLE: dict[str, Any] = {
@@ -33,15 +34,20 @@ def _with_variants() -> Any:
 def get(session: Session, workspace_id: int, ref: str | int) -> Experiment | None:
     """By key first, then by integer id: routes accept either."""
     if isinstance(ref, str):
-        found = session.scalars(
+        found: Experiment | None = session.scalars(
             _with_variants().where(Experiment.workspace_id == workspace_id, Experiment.key == ref)
         ).one_or_none()
-        if found is not None or not ref.isdigit():
+        if found is not None:
             return found
-        ref = int(ref)
-    return session.scalars(
-        _with_variants().where(Experiment.workspace_id == workspace_id, Experiment.id == ref)
+    experiment_id = as_id(ref)
+    if experiment_id is None:
+        return None
+    by_id: Experiment | None = session.scalars(
+        _with_variants().where(
+            Experiment.workspace_id == workspace_id, Experiment.id == experiment_id
+        )
     ).one_or_none()
+    return by_id
 
 
 def get_for_update(session: Session, experiment_id: int) -> Experiment:
@@ -161,4 +167,6 @@ def variant_by_key(experiment: Experiment, key: str) -> Variant | None:
 
 
 def workspace_id_of(session: Session, experiment_id: int) -> int | None:
+    if as_id(experiment_id) is None:
+        return None
     return session.scalar(select(Experiment.workspace_id).where(Experiment.id == experiment_id))

@@ -6,10 +6,9 @@ camelCase, ``allocation_pct`` or seed 003's status words.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.model import ExperimentStatus
 
@@ -61,8 +60,8 @@ class ExperimentSpec(BaseModel):
     targeting: dict[str, Any] = Field(default_factory=dict)
     settings: ExperimentSettings = Field(default_factory=ExperimentSettings)
     status: ExperimentStatus = ExperimentStatus.DRAFT
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     created_by: str | None = Field(default=None, max_length=200)
     variant_ref: str | None = Field(default=None, max_length=200)
     metrics: dict[str, Any] | None = None
@@ -86,8 +85,8 @@ class ExperimentChanges(BaseModel):
     sequential_testing: bool | None = None
     cuped: bool | None = None
     minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     variant_ref: str | None = Field(default=None, max_length=200)
     metrics: dict[str, Any] | None = None
 

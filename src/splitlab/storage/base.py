@@ -55,6 +55,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The largest integer every supported backend can bind (SQLite INTEGER, PostgreSQL BIGINT).
+#: Anything larger names no row, and sending it to the database would be an error, not a miss.
+MAX_ID = 2**63 - 1
+
+
+def as_id(ref: str | int) -> int | None:
+    """``ref`` as a row id when it can be one (ASCII digits, within ``MAX_ID``), else None.
+
+    ``str.isdigit`` alone is not enough: it accepts ``"²"``, which ``int()`` refuses.
+    """
+    if isinstance(ref, str):
+        if not (ref.isascii() and ref.isdigit()):
+            return None
+        ref = int(ref)
+    return ref if 0 <= ref <= MAX_ID else None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}

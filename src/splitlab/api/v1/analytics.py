@@ -14,6 +14,7 @@ from splitlab.api.deps import Reader, SessionDep, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
 from splitlab.api.v1.events import EventRead
 from splitlab.experiments import service as experiments
+from splitlab.storage.base import MAX_ID
 
 router = APIRouter(prefix="/analytics", tags=["v1: analytics"])
 
@@ -93,7 +94,7 @@ def events_analytics(
     _: Reader,
     workspace: WorkspaceDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     event_type: Annotated[str | None, Query()] = None,
 ) -> EventsPage:
     """The newest events (paged with limit/offset) and counts by event type."""

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from splitlab.api.handlers import error_responses
+from splitlab.storage.base import MAX_ID
 
 ERRORS = error_responses(
     {
@@ -19,7 +20,7 @@ ERRORS = error_responses(
 )
 
 # The upper bound keeps OFFSET within a 64-bit integer: beyond it the database driver overflows.
-Skip = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
+Skip = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows to return (≤ 1000)")]
 
 

@@ -5,27 +5,35 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.experiments import to_changes
-from splitlab.api.schemas import ExperimentBodyBase, ExperimentPatchBase, ExperimentReadBase
+from splitlab.api.schemas import (
+    ExperimentBodyBase,
+    ExperimentPatchBase,
+    ExperimentReadBase,
+    JsonObject,
+)
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.errors import ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.model import ExperimentStatus, parse_status, resolve_inactive
-from splitlab.experiments.schemas import ExperimentSpec, VariantSpec
+from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSpec, VariantSpec
 from splitlab.storage.models import Experiment
 
 router = APIRouter(prefix="/experiments", tags=["v1: experiments"])
 
 
 class VariantInV1(BaseModel):
-    key: str
-    name: str | None = None
+    # Unknown fields are an error: seed 000's "allocation" here must not become an equal split.
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str | None = Field(default=None, max_length=200)
     allocation_pct: float | None = Field(default=None, ge=0, le=100)
     is_control: bool | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class VariantOutV1(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from splitlab.api.deps import Admin, SessionDep, get_settings, workspace_for
@@ -32,6 +32,12 @@ class TokenCreate(BaseModel):
     expires_at: AwareDatetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
+    @model_validator(mode="after")
+    def _one_expiry(self) -> TokenCreate:
+        if self.expires_at is not None and self.expires_in_days is not None:
+            raise ValueError("give expires_at or expires_in_days, not both")
+        return self
+
 
 class TokenUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -39,6 +45,15 @@ class TokenUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     is_active: bool | None = None
+
+    @field_validator("name", "is_active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only on fields the client sent: an explicit null must not pass for "leave it
+        # alone" (description, by contrast, may be cleared with null).
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 class TokenRead(BaseModel):

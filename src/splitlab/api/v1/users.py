@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.schemas import JsonObject
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.storage.models import User
 from splitlab.users import service
@@ -24,7 +25,7 @@ class UserCreate(BaseModel):
     user_id: str = Field(min_length=1, max_length=255)
     email: str | None = Field(default=None, max_length=320, pattern=EMAIL)
     name: str | None = Field(default=None, max_length=255)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: JsonObject = Field(default_factory=dict)
 
 
 class UserUpdate(BaseModel):
@@ -32,7 +33,7 @@ class UserUpdate(BaseModel):
 
     email: str | None = Field(default=None, max_length=320, pattern=EMAIL)
     name: str | None = Field(default=None, max_length=255)
-    properties: dict[str, Any] | None = None
+    properties: JsonObject | None = None
 
 
 class UserRead(BaseModel):
