@@ -29,12 +29,15 @@ reads own keys only (array indices and ``length`` included), never inherited JS 
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 __all__ = ["compile_condition", "eval_condition", "get_path", "padded_version_string"]
 
@@ -352,7 +355,7 @@ def _eval_operator(
         if not isinstance(expected, str):
             return False
         pattern = _js_regex(expected, op == "$regexi")
-        return pattern is not None and pattern.search(_to_string(actual)) is not None
+        return pattern is not None and _search(pattern, _to_string(actual))
     if op == "$type":
         return bool(_js_type(actual) == expected)
     return False  # unknown operator
@@ -672,16 +675,43 @@ _OUTSIDE_ESCAPES = {
 _SHARED_ESCAPES = set("nrtfv0123456789")
 
 
+#: How long one ``$regex`` test may run. A pattern with catastrophic backtracking (``(a+)+$``)
+#: against a long attribute would otherwise hold the process for minutes; past this it is a
+#: non-match. Real targeting patterns finish in microseconds.
+REGEX_TIMEOUT = 0.05
+
+_log = logging.getLogger(__name__)
+
+
 @lru_cache(maxsize=512)
-def _js_regex(source: str, insensitive: bool) -> re.Pattern[str] | None:
-    """Compile a JS ``RegExp`` source (no flags but ``i``) for Python; ``None`` if invalid."""
+def _js_regex(source: str, insensitive: bool) -> regex.Pattern[str] | None:
+    """Compile a JS ``RegExp`` source (no flags but ``i``) for Python; ``None`` if invalid.
+
+    Compiled with the ``regex`` engine (``re``'s syntax, version 0) because it can stop a
+    search after a timeout, which ``re`` cannot.
+    """
     try:
         with warnings.catch_warnings():
             # Python's FutureWarnings about possible future class syntax concern Python, not JS.
             warnings.simplefilter("ignore")
-            return re.compile(_translate_regex(source), re.IGNORECASE if insensitive else 0)
-    except (re.error, ValueError, IndexError):
+            translated = _translate_regex(source)
+            re.compile(translated)  # the dialect's reference: reject what re would reject
+            return regex.compile(translated, regex.IGNORECASE if insensitive else 0)
+    except (re.error, regex.error, ValueError, IndexError):
         return None
+
+
+def _search(pattern: regex.Pattern[str], text: str) -> bool:
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        _log.warning(
+            "targeting regex %r gave up after %.0f ms on a %d-character value: no match",
+            pattern.pattern,
+            REGEX_TIMEOUT * 1000,
+            len(text),
+        )
+        return False
 
 
 def _translate_regex(src: str) -> str:
