@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,12 +29,26 @@ _HTTP_CODES = {
 }
 
 
+def _json_safe(value: Any) -> Any:
+    """A rejected input as JSON can carry it: NaN and infinities (JSON has none) become text,
+    unpaired surrogates (which UTF-8 cannot encode) become "?"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's error list without the parts that are noise on the wire (urls, raw ctx)."""
     cleaned = []
     for error in errors:
         item = {k: v for k, v in error.items() if k in ("loc", "msg", "type", "input")}
-        cleaned.append(jsonable_encoder(item))
+        cleaned.append(_json_safe(jsonable_encoder(item)))
     return cleaned
 
 

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from splitlab.storage.models import Event, Experiment, Exposure, LifecycleEvent, Variant
 
+#: The largest id an ``integer`` column holds on every backend (PostgreSQL's is 32-bit).
+MAX_ID = 2**31 - 1
+
 SORTABLE: dict[str, Any] = {
     "createdAt": Experiment.created_at,
     "created_at": Experiment.created_at,
@@ -33,12 +36,16 @@ def _with_variants() -> Any:
 def get(session: Session, workspace_id: int, ref: str | int) -> Experiment | None:
     """By key first, then by integer id: routes accept either."""
     if isinstance(ref, str):
+        if "\x00" in ref:
+            return None  # PostgreSQL text cannot hold NUL, so no key has one
         found = session.scalars(
             _with_variants().where(Experiment.workspace_id == workspace_id, Experiment.key == ref)
         ).one_or_none()
-        if found is not None or not ref.isdigit():
+        if found is not None or not ref.isdecimal():
             return found
         ref = int(ref)
+    if not 0 < ref <= MAX_ID:
+        return None  # no such row, and a database integer could not even hold it
     return session.scalars(
         _with_variants().where(Experiment.workspace_id == workspace_id, Experiment.id == ref)
     ).one_or_none()
