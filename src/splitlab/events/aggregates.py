@@ -90,7 +90,7 @@ def sufficient_statistics(
 ) -> dict[str, dict[str, MetricAggregate]]:
     """``{variant_key: {metric_name: MetricAggregate}}`` for every variant with exposures."""
     exposures = (
-        select(Exposure.user_id, Exposure.variant_id, Exposure.exposed_at)
+        select(Exposure.id, Exposure.user_id, Exposure.variant_id, Exposure.exposed_at)
         .where(Exposure.experiment_id == experiment_id, Exposure.bucket_version == bucket_version)
         .subquery("x")
     )
@@ -116,7 +116,10 @@ def sufficient_statistics(
     per_user = (
         select(*per_user_columns)
         .select_from(join)
-        .group_by(exposures.c.variant_id, exposures.c.user_id)
+        # One exposure per user here (unique on experiment, bucket version, user), so its
+        # integer id identifies the user's group: sorting or hashing it is cheaper than the
+        # user_id text (~20% at 1M users on PostgreSQL, bench/RESULTS.md).
+        .group_by(exposures.c.variant_id, exposures.c.id)
         .subquery("u")
     )
     totals: list[Any] = [per_user.c.variant_id, func.count().label("n")]
