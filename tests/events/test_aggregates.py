@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -200,3 +200,49 @@ def test_events_before_exposure_are_excluded(client: TestClient, db: Database) -
         )
     (variant,) = got.values()
     assert (variant["purchase"].n, variant["purchase"].sum, variant["revenue"].sum) == (1, 0, 0)
+
+
+def test_batched_timestamps_compare_with_exposure_times_to_the_microsecond(
+    client: TestClient, db: Database
+) -> None:
+    """Events stored through the batch endpoint (one JSON array unpacked by the database) keep
+    timestamps that order exactly like the exposure times the ORM stored, in any time zone."""
+    client.post("/api/experiments/", json=experiment_body())
+    client.post("/api/experiments/checkout-test/start")
+    client.post("/api/experiments/checkout-test/assignments", json={"user_id": "edge"})
+    with db.session_scope() as session:
+        exposed = session.scalars(select(Exposure.exposed_at)).one()
+    plus_five = timezone(timedelta(hours=5))
+    events = [
+        (exposed - timedelta(microseconds=1), 1.0),
+        (exposed, 10.0),
+        ((exposed + timedelta(microseconds=1)).astimezone(plus_five), 100.0),
+    ]
+    response = client.post(
+        "/api/v1/events/batch",
+        json={
+            "events": [
+                {
+                    "user_id": "edge",
+                    "event_type": "purchase",
+                    "value": v,
+                    "timestamp": t.isoformat(),
+                }
+                for t, v in events
+            ]
+        },
+    )
+    assert response.json()["accepted"] == 3
+    with db.session_scope() as session:
+        experiment = session.scalars(select(Experiment)).one()
+        stored = sorted(session.scalars(select(Event.timestamp)))
+        got = sufficient_statistics(
+            session,
+            workspace_id=experiment.workspace_id,
+            experiment_id=experiment.id,
+            bucket_version=0,
+            metrics=METRICS,
+        )
+    assert stored == [t for t, _ in events]
+    (variant,) = got.values()
+    assert (variant["revenue"].sum, variant["revenue"].pre_sum) == (110.0, 1.0)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from splitlab.experiments.model import ExperimentStatus
 from splitlab.storage.base import utcnow
-from splitlab.storage.models import Event, Experiment, Exposure, Workspace
+from splitlab.storage.models import ApiToken, Event, Experiment, Exposure, User, Workspace
 
 BATCH_SIZE = 5_000
 #: Data of these experiments is never deleted: they may still be analysed.
@@ -108,6 +108,46 @@ def count_rows(session: Session, model: Any, *conditions: Any) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
 
 
-def event_range(session: Session) -> tuple[datetime | None, datetime | None]:
-    row = session.execute(select(func.min(Event.timestamp), func.max(Event.timestamp))).one()
+def event_range(
+    session: Session, workspace: Workspace | None = None
+) -> tuple[datetime | None, datetime | None]:
+    query = select(func.min(Event.timestamp), func.max(Event.timestamp))
+    if workspace is not None:
+        query = query.where(Event.workspace_id == workspace.id)
+    row = session.execute(query).one()
     return row[0], row[1]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    rows: dict[str, int]
+    oldest_event: datetime | None
+    newest_event: datetime | None
+    database_size: int | None
+    backend: str
+
+
+def storage_stats(session: Session, workspace: Workspace | None) -> StorageStats:
+    """Row counts and event time range of one workspace, or of the whole database (``None``,
+    which also reports the database's size on disk)."""
+    models: dict[str, Any] = {
+        "experiments": Experiment,
+        "users": User,
+        "assignments": Exposure,
+        "events": Event,
+        "api_tokens": ApiToken,
+    }
+    rows = {
+        name: count_rows(
+            session, model, *([model.workspace_id == workspace.id] if workspace else [])
+        )
+        for name, model in models.items()
+    }
+    oldest, newest = event_range(session, workspace)
+    return StorageStats(
+        rows=rows,
+        oldest_event=oldest,
+        newest_event=newest,
+        database_size=None if workspace else database_size(session),
+        backend=session.get_bind().dialect.name,
+    )

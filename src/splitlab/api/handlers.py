@@ -34,14 +34,17 @@ ECHO_DEPTH = 8
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON can say it: NaN and Infinity as strings, deep nesting elided."""
+    """A rejected input as JSON can carry it: NaN and infinities (JSON has none) as text,
+    unpaired surrogates (which UTF-8 cannot encode) as "?", deep nesting elided."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, dict | list) and depth >= ECHO_DEPTH:
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict | list | tuple) and depth >= ECHO_DEPTH:
         return "..."
     if isinstance(value, dict):
-        return {key: _json_safe(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, list):
+        return {_json_safe(key): _json_safe(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
         return [_json_safe(item, depth + 1) for item in value]
     return value
 
@@ -51,7 +54,7 @@ def clean_errors(errors: Any) -> list[dict[str, Any]]:
     cleaned = []
     for error in errors:
         item = {k: v for k, v in error.items() if k in ("loc", "msg", "type", "input")}
-        cleaned.append(jsonable_encoder(_json_safe(item)))
+        cleaned.append(_json_safe(jsonable_encoder(item)))
     return cleaned
 
 

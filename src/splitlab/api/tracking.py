@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.events import service
-from splitlab.events.schemas import Timestamp
+from splitlab.events.schemas import Text, Timestamp
 
 router = APIRouter(prefix="/api/experiments", tags=["metrics"])
 
@@ -18,12 +18,12 @@ router = APIRouter(prefix="/api/experiments", tags=["metrics"])
 class TrackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=255)
-    variant_key: str = Field(min_length=1, max_length=100)
-    metric_name: str = Field(min_length=1, max_length=200)
+    user_id: Text = Field(min_length=1, max_length=255)
+    variant_key: Text = Field(min_length=1, max_length=100)
+    metric_name: Text = Field(min_length=1, max_length=200)
     value: float = Field(allow_inf_nan=False)
-    metric_type: str = Field(default="numeric", description="numeric, conversion or count")
-    event_id: str | None = Field(default=None, min_length=1, max_length=100)
+    metric_type: Text = Field(default="numeric", description="numeric, conversion or count")
+    event_id: Text | None = Field(default=None, min_length=1, max_length=100)
     timestamp: Timestamp | None = None
 
 

@@ -93,7 +93,7 @@ def sufficient_statistics(
     Only randomised exposures count; users whose variant was forced by an override are excluded.
     """
     exposures = (
-        select(Exposure.user_id, Exposure.variant_id, Exposure.exposed_at)
+        select(Exposure.id, Exposure.user_id, Exposure.variant_id, Exposure.exposed_at)
         .where(
             Exposure.experiment_id == experiment_id,
             Exposure.bucket_version == bucket_version,
@@ -125,7 +125,11 @@ def sufficient_statistics(
     per_user = (
         select(*per_user_columns)
         .select_from(join)
-        .group_by(exposures.c.variant_id, exposures.c.user_id)
+        # One exposure per user here (unique on experiment, bucket version, user), so its
+        # integer id identifies the user's group: sorting it is cheaper than sorting user_id
+        # text (median 13.4 -> 7.7 s at 1M users on PostgreSQL; no change on SQLite; see
+        # bench/RESULTS.md).
+        .group_by(exposures.c.variant_id, exposures.c.id)
         .subquery("u")
     )
     totals: list[Any] = [per_user.c.variant_id, func.count().label("n")]

@@ -3,62 +3,97 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, func, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from splitlab.storage.models import Event
 
-_UNNEST_INSERT = text(
-    """
-    INSERT INTO events (workspace_id, experiment_id, event_id, user_id, event_type, value,
-                        properties, timestamp, received_at)
-    SELECT * FROM unnest(
-        CAST(:workspace_id AS integer[]), CAST(:experiment_id AS integer[]),
-        CAST(:event_id AS varchar[]), CAST(:user_id AS varchar[]), CAST(:event_type AS varchar[]),
-        CAST(:value AS double precision[]), CAST(:properties AS jsonb[]),
-        CAST(:timestamp AS timestamptz[]), CAST(:received_at AS timestamptz[]))
+
+class NewEvent(NamedTuple):
+    """One event to insert; a missing ``timestamp`` means "when it was received"."""
+
+    experiment_id: int | None
+    event_id: str
+    user_id: str
+    event_type: str
+    value: float | None
+    properties: dict[str, Any]
+    timestamp: datetime | None
+
+
+#: Both statements take the batch as one JSON array of ``NewEvent`` rows (one bound parameter,
+#: unpacked by the database in C), insert what is new and return the ids they inserted.
+_COLUMNS = (
+    "workspace_id, experiment_id, event_id, user_id, event_type, value, properties, "
+    "timestamp, received_at"
+)
+_PG_INSERT = text(
+    f"""
+    INSERT INTO events ({_COLUMNS})
+    SELECT :workspace_id, (e->>0)::integer, e->>1, e->>2, e->>3, (e->>4)::double precision,
+           e->5, COALESCE((e->>6)::timestamptz, :received_at), :received_at
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
     ON CONFLICT (workspace_id, event_id) DO NOTHING
     RETURNING event_id
     """
 )
-_COLUMNS = (
-    "workspace_id",
-    "experiment_id",
-    "event_id",
-    "user_id",
-    "event_type",
-    "value",
-    "properties",
-    "timestamp",
-    "received_at",
+# ``WHERE true`` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+_SQLITE_INSERT = text(
+    f"""
+    INSERT INTO events ({_COLUMNS})
+    SELECT :workspace_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+           json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),
+           json_extract(value, '$[5]'), COALESCE(json_extract(value, '$[6]'), :received_at),
+           :received_at
+    FROM json_each(:rows) WHERE true
+    ON CONFLICT (workspace_id, event_id) DO NOTHING
+    RETURNING event_id
+    """
 )
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+def _aware(value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError(f"not a timezone-aware datetime: {value!r}")
+    return value
+
+
+def _pg_time(value: Any) -> str:
+    return _aware(value).isoformat()
+
+
+def _sqlite_time(value: Any) -> str:
+    # Exactly how SQLAlchemy stores UTCDateTime on SQLite (naive UTC, always with microseconds),
+    # so stored texts compare correctly with every other timestamp column.
+    naive = _aware(value).astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds")
+
+
+def insert_events(
+    session: Session, workspace_id: int, received_at: datetime, events: Sequence[NewEvent]
+) -> set[str]:
     """Insert events, skipping ``(workspace, event_id)`` pairs already stored.
 
     Returns the event ids actually inserted (``RETURNING``), so the caller can tell new events
-    from duplicates without another query. PostgreSQL gets the whole batch as one statement over
-    arrays (``unnest``); elsewhere one prepared statement runs over all rows (executemany), never
-    a statement compiled per batch.
+    from duplicates without another query. The batch travels as one JSON array that the database
+    unpacks (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite): no statement per
+    row or per batch to compile, and no Python work per column. ``events.schemas`` has checked
+    that every value is storable (finite numbers, no NUL, timezone-aware timestamps).
     """
-    if not rows:
+    if not events:
         return set()
-    if session.get_bind().dialect.name == "postgresql":
-        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _COLUMNS}
-        columns["properties"] = [json.dumps(value) for value in columns["properties"]]
-        return set(session.scalars(_UNNEST_INSERT, columns))
-    table = Event.__table__
-    assert isinstance(table, Table)
-    statement = (
-        sqlite.insert(table)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
-        .returning(table.c.event_id)
-    )
-    return set(session.connection().execute(statement, rows).scalars())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    when = _pg_time if postgres else _sqlite_time
+    # ``default`` is only called for the datetimes; everything else is encoded in C.
+    rows = json.dumps(events, default=when, allow_nan=False, separators=(",", ":"))
+    params = {"workspace_id": workspace_id, "received_at": received_at, "rows": rows}
+    if not postgres:
+        params["received_at"] = when(received_at)
+    return set(session.scalars(_PG_INSERT if postgres else _SQLITE_INSERT, params))
 
 
 def get_events(session: Session, workspace_id: int, event_ids: list[str]) -> list[Event]:

@@ -1,29 +1,99 @@
-"""Event inputs, validated where they enter."""
+"""Event inputs, validated where they enter.
+
+Everything an event carries must be storable as-is on every backend: PostgreSQL's text and JSONB
+reject NUL characters, unpaired surrogates and non-finite numbers, so those are rejected here (a
+4xx, or one rejected event of a batch), never discovered by the database (a failed batch).
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from splitlab.storage.base import utcnow
 
 #: Clients' clocks drift, but an event from more than a day ahead is a bug, not drift.
 MAX_FUTURE = timedelta(days=1)
+#: Properties may nest this deep (objects and lists); deeper is almost surely a bug.
+MAX_DEPTH = 32
+#: Largest id a database integer column holds on every backend (PostgreSQL ``integer``).
+MAX_ID = 2**31 - 1
 
 
-def check_timestamp(value: datetime) -> datetime:
+def check_timestamp(value: datetime, info: ValidationInfo) -> datetime:
+    """Timezone-aware, representable in UTC (returned in UTC), at most a day ahead of now
+    (``context["now"]`` when the caller validates many events at once, else the clock)."""
     if value.tzinfo is None:
         raise ValueError("timestamp needs a timezone (e.g. a trailing Z)")
-    if value > utcnow() + MAX_FUTURE:
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range") from None
+    now = info.context.get("now") if isinstance(info.context, dict) else None
+    if value > (now or utcnow()) + MAX_FUTURE:
         raise ValueError("timestamp is more than a day in the future")
     return value
 
 
-#: A client-supplied event time: timezone-aware and not more than a day ahead.
+def storable(text: str) -> bool:
+    """Whether every backend can store the text: no NUL, valid Unicode (no lone surrogates)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_properties(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON that every backend stores as sent: finite numbers, no NUL, at most 32 levels deep."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"properties may nest at most {MAX_DEPTH} levels")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, item in items:
+            # Inline fast path (this runs for every property of every event): ASCII without NUL.
+            if key.__class__ is str and ("\x00" in key or not key.isascii()) and not storable(key):
+                raise ValueError("property names may not contain NUL or unpaired surrogates")
+            kind = item.__class__
+            if kind is str:
+                if ("\x00" in item or not item.isascii()) and not storable(item):
+                    raise ValueError("property values may not contain NUL or unpaired surrogates")
+            elif kind is float:
+                if not math.isfinite(item):
+                    raise ValueError("property values must be finite numbers")
+            elif kind is dict or kind is list:
+                pending.append((item, depth + 1))
+    return value
+
+
+#: A client-supplied event time: timezone-aware and not more than a day ahead (kept in UTC).
 Timestamp = Annotated[datetime, AfterValidator(check_timestamp)]
+#: Text stored in a database column: no NUL characters (PostgreSQL rejects them); unpaired
+#: surrogates fail pydantic's own string check. A pattern, so it is checked in pydantic-core.
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+#: An experiment's integer id (never a boolean) or its key.
+ExperimentRef = (
+    Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+    | Annotated[Text, Field(min_length=1, max_length=200)]
+)
 
 
 class EventIn(BaseModel):
@@ -31,14 +101,17 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    experiment_id: int | str | None = Field(
+    experiment_id: ExperimentRef | None = Field(
         default=None, description="Integer id or key of the experiment this event belongs to"
     )
-    user_id: str = Field(min_length=1, max_length=255)
-    event_type: str = Field(min_length=1, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    user_id: Text = Field(min_length=1, max_length=255)
+    event_type: Text = Field(min_length=1, max_length=200)
+    properties: Annotated[dict[str, Any], AfterValidator(check_properties)] = Field(
+        default_factory=dict,
+        description="Free-form JSON (finite numbers, no NUL characters, at most 32 levels deep)",
+    )
     value: float | None = Field(default=None, description="Overrides properties.value")
-    event_id: str | None = Field(
+    event_id: Text | None = Field(
         default=None,
         min_length=1,
         max_length=100,
@@ -55,10 +128,21 @@ class EventIn(BaseModel):
             raise ValueError("value must be a finite number")
         return value
 
+    @model_validator(mode="after")
+    def _value_fits_a_float(self) -> EventIn:
+        raw = self.properties.get("value")
+        if self.value is None and isinstance(raw, int) and not isinstance(raw, bool):
+            try:
+                float(raw)
+            except OverflowError:
+                raise ValueError("properties.value is too large for a number") from None
+        return self
+
     def numeric_value(self) -> float | None:
+        """``value``, else a numeric (non-boolean) ``properties.value``, else None."""
         if self.value is not None:
             return self.value
         raw = self.properties.get("value")
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             return None
-        return float(raw) if math.isfinite(raw) else None
+        return float(raw)

@@ -7,22 +7,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from splitlab.assignment import repository as assignments
-from splitlab.errors import Conflict, ValidationFailed
+from splitlab.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from splitlab.events import repository
-from splitlab.events.schemas import EventIn
+from splitlab.events.schemas import MAX_ID, EventIn
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics
 from splitlab.metrics.model import KIND_WORDS
-from splitlab.storage.base import as_id, utcnow
+from splitlab.storage.base import utcnow
 from splitlab.storage.models import Event, Experiment, Workspace
 
 MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 5 * 1024 * 1024
+_EVENT_LIST = TypeAdapter(list[EventIn])
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,37 +42,46 @@ class BatchResult:
     event_ids: list[str | None]
 
 
-def _row(
-    workspace: Workspace, event: EventIn, experiment_id: int | None, now: datetime
-) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace.id,
-        "experiment_id": experiment_id,
-        "event_id": event.event_id or uuid.uuid4().hex,
-        "user_id": event.user_id,
-        "event_type": event.event_type,
-        "value": event.numeric_value(),
-        "properties": event.properties,
-        "timestamp": event.timestamp or now,
-        "received_at": now,
-    }
+def _new_event(event: EventIn, experiment_id: int | None) -> repository.NewEvent:
+    return repository.NewEvent(
+        experiment_id,
+        event.event_id or uuid.uuid4().hex,
+        event.user_id,
+        event.event_type,
+        event.numeric_value(),
+        event.properties,
+        event.timestamp,
+    )
 
 
-def _experiment_ids(session: Session, workspace: Workspace, refs: set[str]) -> dict[str, int]:
-    """Resolve experiment ids or keys of one workspace in a single query."""
+def _experiment_ids(
+    session: Session, workspace: Workspace, refs: set[int | str]
+) -> dict[int | str, int]:
+    """Resolve experiment refs of one workspace in one query, as ``get_experiment`` would: an
+    integer is an id; a string is a key, else (if it is a number) an id."""
     if not refs:
         return {}
-    numeric = {i for i in map(as_id, refs) if i is not None}
-    rows = session.execute(
+    keys = {r for r in refs if isinstance(r, str)}
+    ids = {int(r) for r in refs if isinstance(r, int) or r.isdecimal()}
+    ids = {i for i in ids if 0 < i <= MAX_ID}
+    by_key: dict[str, int] = {}
+    by_id: set[int] = set()
+    for experiment_id, key in session.execute(
         select(Experiment.id, Experiment.key).where(
             Experiment.workspace_id == workspace.id,
-            Experiment.key.in_(refs) | Experiment.id.in_(numeric),
+            Experiment.key.in_(keys) | Experiment.id.in_(ids),
         )
-    )
-    found: dict[str, int] = {}
-    for experiment_id, key in rows:
-        found[key] = experiment_id
-        found.setdefault(str(experiment_id), experiment_id)
+    ):
+        by_key[key] = experiment_id
+        by_id.add(experiment_id)
+    found: dict[int | str, int] = {}
+    for ref in refs:
+        if isinstance(ref, str) and ref in by_key:
+            found[ref] = by_key[ref]
+        elif isinstance(ref, int) or ref.isdecimal():
+            number = int(ref)
+            if number in by_id:
+                found[ref] = number
     return found
 
 
@@ -80,55 +90,68 @@ def record_event(session: Session, workspace: Workspace, event: EventIn) -> tupl
     experiment_id = None
     if event.experiment_id is not None:
         experiment_id = experiments.get_experiment(session, workspace, event.experiment_id).id
-    row = _row(workspace, event, experiment_id, utcnow())
-    inserted = repository.insert_events(session, [row])
-    stored = repository.get_events(session, workspace.id, [row["event_id"]])[0]
+    new = _new_event(event, experiment_id)
+    inserted = repository.insert_events(session, workspace.id, utcnow(), [new])
+    stored = repository.get_events(session, workspace.id, [new.event_id])[0]
     return stored, bool(inserted)
+
+
+def _rejection(index: int, exc: ValidationError) -> Rejection:
+    errors: list[dict[str, Any]] = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return Rejection(index, f"{where}: {first['msg']}" if where else first["msg"], errors)
+
+
+def _validate(
+    raw_events: list[Any], now: datetime
+) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
+    """Every event validated; the whole list in one pass when all are valid (the usual case),
+    else one by one, so each invalid event is reported with its own index and reasons."""
+    context = {"now": now}
+    try:
+        return list(enumerate(_EVENT_LIST.validate_python(raw_events, context=context))), []
+    except ValidationError:
+        pass
+    valid: list[tuple[int, EventIn]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append((index, EventIn.model_validate(raw, context=context)))
+        except ValidationError as exc:
+            rejected.append(_rejection(index, exc))
+    return valid, rejected
 
 
 def record_batch(session: Session, workspace: Workspace, raw_events: list[Any]) -> BatchResult:
     """Validate each event on its own; store the valid ones, report the rest by index."""
     if len(raw_events) > MAX_BATCH_EVENTS:
-        from splitlab.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"At most {MAX_BATCH_EVENTS} events per batch")
     now = utcnow()
-    rejected: list[Rejection] = []
-    valid: list[tuple[int, EventIn]] = []
-    for index, raw in enumerate(raw_events):
-        try:
-            valid.append((index, EventIn.model_validate(raw)))
-        except ValidationError as exc:
-            errors: list[dict[str, Any]] = [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-            ]
-            first = errors[0]
-            where = ".".join(str(p) for p in first["loc"])
-            rejected.append(
-                Rejection(index, f"{where}: {first['msg']}" if where else first["msg"], errors)
-            )
-
-    refs = {str(e.experiment_id) for _, e in valid if e.experiment_id is not None}
+    valid, rejected = _validate(raw_events, now)
+    refs = {e.experiment_id for _, e in valid if e.experiment_id is not None}
     experiment_ids = _experiment_ids(session, workspace, refs)
-    rows: list[dict[str, Any]] = []
+    rows: list[repository.NewEvent] = []
     event_ids: list[str | None] = [None] * len(raw_events)
     seen: set[str] = set()
     duplicates = 0
     for index, event in valid:
         experiment_id = None
         if event.experiment_id is not None:
-            experiment_id = experiment_ids.get(str(event.experiment_id))
+            experiment_id = experiment_ids.get(event.experiment_id)
             if experiment_id is None:
                 rejected.append(Rejection(index, "experiment_id: Experiment not found"))
                 continue
-        row = _row(workspace, event, experiment_id, now)
-        event_ids[index] = row["event_id"]
-        if row["event_id"] in seen:
+        row = _new_event(event, experiment_id)
+        event_ids[index] = row.event_id
+        if row.event_id in seen:
             duplicates += 1  # the same event twice in one batch is stored once
             continue
-        seen.add(row["event_id"])
+        seen.add(row.event_id)
         rows.append(row)
-    inserted = repository.insert_events(session, rows)
+    inserted = repository.insert_events(session, workspace.id, now, rows)
     duplicates += len(rows) - len(inserted)
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
@@ -185,9 +208,9 @@ def track_metric(
         event_id=event_id,
         timestamp=timestamp,
     )
-    row = _row(workspace, event, experiment.id, utcnow())
-    inserted = repository.insert_events(session, [row])
-    stored = repository.get_events(session, workspace.id, [row["event_id"]])[0]
+    new = _new_event(event, experiment.id)
+    inserted = repository.insert_events(session, workspace.id, utcnow(), [new])
+    stored = repository.get_events(session, workspace.id, [new.event_id])[0]
     return experiment.key, stored, bool(inserted)
 
 
@@ -204,8 +227,6 @@ def variant_metrics(
     session: Session, workspace: Workspace, ref: str, variant_key: str
 ) -> tuple[Experiment, int, dict[str, ValueSummary]]:
     """Seed 000's per-variant view: exposed users and, per metric, the values tracked."""
-    from splitlab.errors import NotFound
-
     experiment = experiments.get_experiment(session, workspace, ref)
     variant = next((v for v in experiment.variants if v.key == variant_key), None)
     if variant is None:

@@ -34,6 +34,8 @@ def _with_variants() -> Any:
 def get(session: Session, workspace_id: int, ref: str | int) -> Experiment | None:
     """By key first, then by integer id: routes accept either."""
     if isinstance(ref, str):
+        if "\x00" in ref:
+            return None  # PostgreSQL text cannot hold NUL, so no key has one
         found: Experiment | None = session.scalars(
             _with_variants().where(Experiment.workspace_id == workspace_id, Experiment.key == ref)
         ).one_or_none()

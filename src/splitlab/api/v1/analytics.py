@@ -13,6 +13,7 @@ from splitlab.analytics import service
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
 from splitlab.api.v1.events import EventRead
+from splitlab.events.schemas import Text
 from splitlab.experiments import service as experiments
 from splitlab.storage.base import MAX_ID
 
@@ -95,7 +96,7 @@ def events_analytics(
     workspace: WorkspaceDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    event_type: Annotated[str | None, Query()] = None,
+    event_type: Annotated[Text | None, Query(max_length=200)] = None,
 ) -> EventsPage:
     """The newest events (paged with limit/offset) and counts by event type."""
     page = service.events_page(
@@ -121,7 +122,9 @@ def reports(
     session: SessionDep,
     _: Reader,
     workspace: WorkspaceDep,
-    experiment_id: Annotated[str | None, Query(description="Integer id or key")] = None,
+    experiment_id: Annotated[
+        Text | None, Query(max_length=200, description="Integer id or key")
+    ] = None,
     days: Annotated[int, Query(ge=1, le=3650)] = 90,
 ) -> list[ReportRead]:
     """Per experiment, variant and day: exposures, events, conversions and value sums."""

@@ -8,10 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.analytics import data_management
-from splitlab.analytics.service import event_time_range
 from splitlab.api.deps import Admin, SessionDep, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
-from splitlab.storage.models import ApiToken, Event, Experiment, Exposure, User
 from splitlab.workspaces import service as workspaces
 
 router = APIRouter(prefix="/data-management", tags=["v1: data management"])
@@ -76,33 +74,18 @@ def cleanup(
 
 @router.get("/stats", response_model=StatsRead, responses=ERRORS)
 def stats(session: SessionDep, principal: Admin, workspace: WorkspaceDep) -> StatsRead:
-    """Row counts, oldest and newest event, and the database's size on disk."""
+    """Row counts, oldest and newest event, and the database's size on disk.
+
+    A workspace-bound admin sees its own workspace (without the database size); an unbound admin
+    the whole database.
+    """
     bound = principal.workspace_id is not None
-    count = data_management.count_rows
-    if bound:
-        in_ws = workspace.id
-        rows = {
-            "experiments": count(session, Experiment, Experiment.workspace_id == in_ws),
-            "users": count(session, User, User.workspace_id == in_ws),
-            "assignments": count(session, Exposure, Exposure.workspace_id == in_ws),
-            "events": count(session, Event, Event.workspace_id == in_ws),
-            "api_tokens": count(session, ApiToken, ApiToken.workspace_id == in_ws),
-        }
-        oldest, newest = event_time_range(session, workspace)
-    else:
-        rows = {
-            "experiments": count(session, Experiment),
-            "users": count(session, User),
-            "assignments": count(session, Exposure),
-            "events": count(session, Event),
-            "api_tokens": count(session, ApiToken),
-        }
-        oldest, newest = data_management.event_range(session)
+    result = data_management.storage_stats(session, workspace if bound else None)
     return StatsRead(
         workspace=workspace.key if bound else None,
-        rows=rows,
-        oldest_event=oldest,
-        newest_event=newest,
-        database_size_bytes=None if bound else data_management.database_size(session),
-        backend=session.get_bind().dialect.name,
+        rows=result.rows,
+        oldest_event=result.oldest_event,
+        newest_event=result.newest_event,
+        database_size_bytes=result.database_size,
+        backend=result.backend,
     )

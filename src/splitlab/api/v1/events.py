@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -67,16 +68,19 @@ class BatchBody(BaseModel):
 async def batch_events(request: Request) -> list[Any]:
     """The raw event list, size-checked before parsing; each event is validated on its own."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > service.MAX_BATCH_BYTES:
+    if (
+        length is not None
+        and length.isascii()
+        and length.isdigit()
+        and int(length) > service.MAX_BATCH_BYTES
+    ):
         raise PayloadTooLarge("A batch may be at most 5 MB")
     body = await request.body()
     if len(body) > service.MAX_BATCH_BYTES:
         raise PayloadTooLarge("A batch may be at most 5 MB")
     try:
-        import json
-
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than it can be parsed
         raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list):
