@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
+from typing_extensions import Unpack
 
 from splitlab.client._http import Call, dumps, model, raw_json, segment
 from splitlab.client.models import (
@@ -234,27 +235,30 @@ def assign_batches(
 # --- events ------------------------------------------------------------------------------------
 
 
-def event_body(
-    user_id: str,
-    event_type: str,
-    *,
-    experiment: str | int | None = None,
-    value: float | None = None,
-    properties: Mapping[str, Any] | None = None,
-    timestamp: datetime | None = None,
-    event_id: str | None = None,
-) -> Json:
+class EventFields(TypedDict, total=False):
+    """The optional parts of an event, as ``track()`` takes them."""
+
+    experiment: str | int | None  # the experiment's key or id
+    value: float | None  # the event's value (else ``properties["value"]`` when numeric)
+    properties: Mapping[str, Any] | None
+    timestamp: datetime | None  # when it happened; default now
+    event_id: str | None  # default: a fresh id, so retries are stored once
+
+
+def event_body(user_id: str, event_type: str, **fields: Unpack[EventFields]) -> Json:
     """A seed-001 event with its ``event_id`` and ``timestamp`` fixed now, so a retry (or a
     re-sent batch) is recognised as the same event and keeps the time it happened."""
+    properties = fields.get("properties")
+    timestamp = fields.get("timestamp") or now()
     return _drop_none(
         {
-            "event_id": event_id or new_event_id(),
-            "experiment_id": experiment,
+            "event_id": fields.get("event_id") or new_event_id(),
+            "experiment_id": fields.get("experiment"),
             "user_id": user_id,
             "event_type": event_type,
-            "value": value,
+            "value": fields.get("value"),
             "properties": dict(properties) if properties else None,
-            "timestamp": (timestamp or now()).isoformat(),
+            "timestamp": timestamp.isoformat(),
         }
     )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from splitlab.client import _calls
 from splitlab.client._base import client_options
@@ -272,24 +272,10 @@ class AsyncSplitlab:
         self,
         user_id: str,
         event_type: str,
-        *,
-        experiment: str | int | None = None,
-        value: float | None = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | None = None,
-        event_id: str | None = None,
+        **fields: Unpack[_calls.EventFields],
     ) -> Event:
         """Record one event; its ``event_id`` is made here, so retries store it once."""
-        event = _calls.event_body(
-            user_id,
-            event_type,
-            experiment=experiment,
-            value=value,
-            properties=properties,
-            timestamp=timestamp,
-            event_id=event_id,
-        )
-        return await self.send(_calls.track(event))
+        return await self.send(_calls.track(_calls.event_body(user_id, event_type, **fields)))
 
     async def track_batch(self, events: Iterable[Mapping[str, Any]]) -> EventBatchResult:
         """Record seed-001 events in as few requests as the server's limits allow.

@@ -15,9 +15,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Unpack
 
 from splitlab.client import _calls
 from splitlab.client.errors import APIError, ServerError, SplitlabError, TransportError
@@ -183,25 +184,10 @@ class EventBatcher:
         self,
         user_id: str,
         event_type: str,
-        *,
-        experiment: str | int | None = None,
-        value: float | None = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | None = None,
-        event_id: str | None = None,
+        **fields: Unpack[_calls.EventFields],
     ) -> str:
         """Queue one event; returns its ``event_id``."""
-        return self.add(
-            _calls.event_body(
-                user_id,
-                event_type,
-                experiment=experiment,
-                value=value,
-                properties=properties,
-                timestamp=timestamp,
-                event_id=event_id,
-            )
-        )
+        return self.add(_calls.event_body(user_id, event_type, **fields))
 
     def add(self, event: Mapping[str, Any]) -> str:
         """Queue a seed-001 event (an ``event_id`` and ``timestamp`` are added when missing)."""
@@ -309,24 +295,9 @@ class AsyncEventBatcher:
         self,
         user_id: str,
         event_type: str,
-        *,
-        experiment: str | int | None = None,
-        value: float | None = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | None = None,
-        event_id: str | None = None,
+        **fields: Unpack[_calls.EventFields],
     ) -> str:
-        return await self.add(
-            _calls.event_body(
-                user_id,
-                event_type,
-                experiment=experiment,
-                value=value,
-                properties=properties,
-                timestamp=timestamp,
-                event_id=event_id,
-            )
-        )
+        return await self.add(_calls.event_body(user_id, event_type, **fields))
 
     async def add(self, event: Mapping[str, Any]) -> str:
         filled = _calls.with_identity(event)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from splitlab.client import _calls
 from splitlab.client._base import client_options
@@ -266,24 +266,10 @@ class Splitlab:
         self,
         user_id: str,
         event_type: str,
-        *,
-        experiment: str | int | None = None,
-        value: float | None = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | None = None,
-        event_id: str | None = None,
+        **fields: Unpack[_calls.EventFields],
     ) -> Event:
         """Record one event; its ``event_id`` is made here, so retries store it once."""
-        event = _calls.event_body(
-            user_id,
-            event_type,
-            experiment=experiment,
-            value=value,
-            properties=properties,
-            timestamp=timestamp,
-            event_id=event_id,
-        )
-        return self.send(_calls.track(event))
+        return self.send(_calls.track(_calls.event_body(user_id, event_type, **fields)))
 
     def track_batch(self, events: Iterable[Mapping[str, Any]]) -> EventBatchResult:
         """Record seed-001 events in as few requests as the server's limits allow.
