@@ -22,7 +22,10 @@ Url = Annotated[
 ]
 Token = Annotated[str | None, typer.Option("--token", envvar="SPLITLAB_TOKEN", help="API token")]
 Workspace = Annotated[
-    str | None, typer.Option("--workspace", help="Workspace key (for an unbound token)")
+    str | None,
+    typer.Option(
+        "--workspace", envvar="SPLITLAB_WORKSPACE", help="Workspace key (for an unbound token)"
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the server's JSON instead")]
 
@@ -92,7 +95,7 @@ def results(
         console.print(block)
 
 
-def _pct(value: float | None, signed: bool = False) -> str:
+def percent(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "—"
     return f"{value:+.2%}" if signed else f"{value:.2%}"
@@ -122,23 +125,23 @@ def metric_table(metric: MetricResult, confidence_level: float) -> Table:
         table.add_column(header, justify="left" if header in ("VARIANT", "") else "right")
     comparisons = {c.variant_key: c for c in metric.comparisons}
     for v in metric.variants:
-        value = _pct(v.mean) if metric.kind == "conversion" else _num(v.mean)
+        value = percent(v.mean) if metric.kind == "conversion" else _num(v.mean)
         c = comparisons.get(v.variant_key)
         if c is None:
             table.add_row(v.variant_key, f"{v.users:,}", value, "control", "", "", "", "")
             continue
         low, high = c.relative_ci
-        interval = f"[{_pct(low, True)}, {_pct(high, True)}]" if low is not None else "—"
+        interval = f"[{percent(low, True)}, {percent(high, True)}]" if low is not None else "—"
         p_value = c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value
         verdict = "significant" if c.significant else (c.status if c.status != "ok" else "")
         table.add_row(
             v.variant_key,
             f"{v.users:,}",
             value,
-            _pct(c.relative_lift, True),
+            percent(c.relative_lift, True),
             interval,
             _p(p_value),
-            _pct(c.chance_to_beat_control),
+            percent(c.chance_to_beat_control),
             verdict,
         )
     return table

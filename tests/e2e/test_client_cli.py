@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from splitlab.client import Splitlab
-from splitlab.remote_cli import _pct
+from splitlab.remote_cli import percent
 from tests.e2e.conftest import ADMIN, Server, splitlab_executable
 
 pytestmark = pytest.mark.e2e
@@ -45,9 +45,9 @@ def test_experiments_list_prints_a_table(admin_server: Server, splitlab: Splitla
     button = next(line for line in lines if "cli-button" in line)
     assert "running" in button
     assert "control 50%, treatment 50%" in button
-    running = run(admin_server, "experiments", "list", "--status", "draft")
-    assert "cli-draft" in running.stdout
-    assert "cli-button" not in running.stdout
+    drafts = run(admin_server, "experiments", "list", "--status", "draft")
+    assert "cli-draft" in drafts.stdout
+    assert "cli-button" not in drafts.stdout
 
 
 def test_results_prints_the_verdict_per_metric_and_variant(
@@ -61,9 +61,9 @@ def test_results_prints_the_verdict_per_metric_and_variant(
     metric = document.metrics[0]
     for variant in metric.variants:
         assert f"{variant.users:,}" in text
-        assert _pct(variant.mean) in text
+        assert percent(variant.mean) in text
     (comparison,) = metric.comparisons
-    assert _pct(comparison.relative_lift, signed=True) in text
+    assert percent(comparison.relative_lift, signed=True) in text
     assert document.recommendation.split()[0] in text
     assert "Sample ratio" in text
 

@@ -271,7 +271,7 @@ def test_async_client_runs_the_ab_flow(admin_server: Server) -> None:
                 for a in assignments[::2]:
                     await batcher.track(a.user_id, "conversion", experiment=experiment.key)
             assert batcher.stats.accepted == 100
-            async with client.local_evaluator() as local:
+            async with await client.local_evaluator() as local:
                 for a in assignments:
                     assert local.assign(experiment.key, a.user_id).variant_key == a.variant_key
             results = await client.results(experiment.key)

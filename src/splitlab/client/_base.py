@@ -17,9 +17,11 @@ def client_options(
     workspace: str | None,
     timeout: float,
 ) -> dict[str, Any]:
-    """``httpx`` client options; ``SPLITLAB_URL`` and ``SPLITLAB_TOKEN`` fill what is not given."""
+    """``httpx`` client options; ``SPLITLAB_URL``, ``SPLITLAB_TOKEN`` and ``SPLITLAB_WORKSPACE``
+    fill what is not given."""
     base_url = (url or os.environ.get("SPLITLAB_URL") or DEFAULT_URL).rstrip("/")
     token = token or os.environ.get("SPLITLAB_TOKEN")
+    workspace = workspace or os.environ.get("SPLITLAB_WORKSPACE")
     headers = {"User-Agent": f"splitlab-python/{__version__}", "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

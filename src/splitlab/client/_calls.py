@@ -81,7 +81,7 @@ def create_experiment(
     body: Json = {"key": key, "name": name, **_drop_none(fields)}
     if variants is not None:
         body["variants"] = [_variant(v) for v in variants]
-    return Call("POST", "/api/experiments/", _experiment, json=body)
+    return Call("POST", "/api/experiments/", _experiment, json=body, idempotent=False)
 
 
 def _parse_page(response: httpx.Response) -> tuple[list[Experiment], int]:
@@ -109,7 +109,8 @@ def update_experiment(ref: str | int, changes: Mapping[str, Any]) -> Call[Experi
 
 
 def transition(ref: str | int, action: str, body: Json | None = None) -> Call[Experiment]:
-    return Call("POST", f"/api/experiments/{segment(ref)}/{action}", _experiment, json=body)
+    path = f"/api/experiments/{segment(ref)}/{action}"
+    return Call("POST", path, _experiment, json=body, idempotent=False)
 
 
 def cancel_experiment(ref: str | int) -> Call[Experiment]:
@@ -126,7 +127,7 @@ def experiment_history(ref: str | int) -> Call[list[LifecycleEvent]]:
 
 def define_metric(experiment: str | int, body: Json) -> Call[Metric]:
     path = f"/api/v1/experiments/{segment(experiment)}/metrics"
-    return Call("POST", path, _metric, json=_drop_none(body))
+    return Call("POST", path, _metric, json=_drop_none(body), idempotent=False)
 
 
 def list_metrics(experiment: str | int) -> Call[list[Metric]]:
@@ -135,7 +136,7 @@ def list_metrics(experiment: str | int) -> Call[list[Metric]]:
 
 def delete_metric(experiment: str | int, name: str) -> Call[None]:
     path = f"/api/v1/experiments/{segment(experiment)}/metrics/{segment(name)}"
-    return Call("DELETE", path, _nothing)
+    return Call("DELETE", path, _nothing, idempotent=False)
 
 
 def _nothing(response: httpx.Response) -> None:
@@ -146,7 +147,8 @@ def _nothing(response: httpx.Response) -> None:
 
 
 def create_user(user_id: str, fields: Mapping[str, Any]) -> Call[User]:
-    return Call("POST", "/api/v1/users/", _user, json={"user_id": user_id, **_drop_none(fields)})
+    body = {"user_id": user_id, **_drop_none(fields)}
+    return Call("POST", "/api/v1/users/", _user, json=body, idempotent=False)
 
 
 def get_user(user_id: str) -> Call[User]:
@@ -280,19 +282,24 @@ def _batch_call(encoded: list[bytes]) -> Call[EventBatchResult]:
     return Call("POST", "/api/v1/events/batch", _batch, content=content)
 
 
-def track_batches(events: Iterable[Json]) -> Iterator[tuple[int, Call[EventBatchResult]]]:
-    """``(number of events, call)`` pairs of at most 10,000 events and under 5 MB each, in order."""
+def batch_calls(encoded: Iterable[bytes]) -> Iterator[tuple[int, Call[EventBatchResult]]]:
+    """``(number of events, call)`` pairs of at most 10,000 events and under 5 MB each, in
+    order, from events already encoded as JSON."""
     chunk: list[bytes] = []
     size = 0
-    for event in events:
-        encoded = dumps(event)
-        if chunk and (len(chunk) == MAX_BATCH_EVENTS or size + len(encoded) > _BATCH_BYTE_BUDGET):
+    for event in encoded:
+        if chunk and (len(chunk) == MAX_BATCH_EVENTS or size + len(event) > _BATCH_BYTE_BUDGET):
             yield len(chunk), _batch_call(chunk)
             chunk, size = [], 0
-        chunk.append(encoded)
-        size += len(encoded) + 1
+        chunk.append(event)
+        size += len(event) + 1
     if chunk:
         yield len(chunk), _batch_call(chunk)
+
+
+def track_batches(events: Iterable[Json]) -> Iterator[tuple[int, Call[EventBatchResult]]]:
+    """:func:`batch_calls` for events not yet encoded."""
+    return batch_calls(dumps(event) for event in events)
 
 
 def track_metric(experiment: str | int, body: Json) -> Call[TrackedMetric]:

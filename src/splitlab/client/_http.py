@@ -62,6 +62,10 @@ class Call(Generic[T]):
     params: Mapping[str, Any] | None = None
     json: Any = None
     content: bytes | None = field(default=None, repr=False)
+    #: Safe to repeat after an unclear failure (a read timeout, a 502): reads, puts, sticky
+    #: assignments, events with ids. Other writes are retried only when the request surely
+    #: never reached the server, so a create that worked never comes back as a 409.
+    idempotent: bool = True
 
     def request_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": self.params}
@@ -74,8 +78,16 @@ class Call(Generic[T]):
         return kwargs
 
 
-def retryable(response: httpx.Response) -> bool:
-    return response.status_code >= 500
+def retryable(response: httpx.Response, call: Call[Any]) -> bool:
+    """A 5xx is worth another try; for a non-idempotent call only a 503 (not served at all)."""
+    if call.idempotent:
+        return response.status_code >= 500
+    return response.status_code == 503
+
+
+def unsent(exc: httpx.TransportError) -> bool:
+    """Whether the request surely never reached the server (so any call may be retried)."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 def result(call: Call[T], response: httpx.Response) -> T:
@@ -86,8 +98,12 @@ def result(call: Call[T], response: httpx.Response) -> T:
 
 
 def segment(value: str | int) -> str:
-    """A path segment, escaped: user ids may contain ``/``, spaces or any Unicode."""
-    return quote(str(value), safe="")
+    """A path segment, escaped: user ids may contain ``/``, spaces or any Unicode, or be ``.``
+    or ``..``, which a URL would otherwise read as "this" or "the parent" folder."""
+    text = str(value)
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
 
 
 def _jsonable(value: Any) -> Any:

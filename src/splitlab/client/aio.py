@@ -13,7 +13,7 @@ from typing_extensions import Unpack
 
 from splitlab.client import _calls
 from splitlab.client._base import client_options
-from splitlab.client._http import Call, RetryPolicy, result, retryable
+from splitlab.client._http import Call, RetryPolicy, result, retryable, unsent
 from splitlab.client.errors import TransportError
 from splitlab.client.models import (
     Assignment,
@@ -31,7 +31,7 @@ from splitlab.client.models import (
 )
 
 if TYPE_CHECKING:
-    from splitlab.client.batcher import AsyncEventBatcher
+    from splitlab.client.batcher import AsyncEventBatcher, ErrorHandler
     from splitlab.client.local import AsyncLocalEvaluator
 
 T = TypeVar("T")
@@ -58,6 +58,7 @@ class AsyncSplitlab:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._http = httpx.AsyncClient(
             **client_options(url, token, workspace, timeout), transport=transport
         )
@@ -90,7 +91,7 @@ class AsyncSplitlab:
             try:
                 response = await self._http.request(call.method, call.path, **call.request_kwargs())
             except httpx.TransportError as exc:
-                delay = next(delays, None)
+                delay = next(delays, None) if call.idempotent or unsent(exc) else None
                 if delay is None:
                     raise TransportError(
                         f"{call.method} {call.path} failed after {attempt} attempts: {exc!r}",
@@ -98,7 +99,7 @@ class AsyncSplitlab:
                     ) from exc
                 await asyncio.sleep(delay)
                 continue
-            if retryable(response):
+            if retryable(response, call):
                 delay = next(delays, None)
                 if delay is not None:
                     await asyncio.sleep(delay)
@@ -315,12 +316,17 @@ class AsyncSplitlab:
         max_batch: int = 1000,
         flush_interval: float = 1.0,
         max_queue: int = 100_000,
+        on_error: ErrorHandler | None = None,
     ) -> AsyncEventBatcher:
         """A background task sending events by size and time; close it to flush."""
         from splitlab.client.batcher import AsyncEventBatcher
 
         return AsyncEventBatcher(
-            self, max_batch=max_batch, flush_interval=flush_interval, max_queue=max_queue
+            self,
+            max_batch=max_batch,
+            flush_interval=flush_interval,
+            max_queue=max_queue,
+            on_error=on_error,
         )
 
     # --- results and analytics ---------------------------------------------------------------
@@ -350,11 +356,12 @@ class AsyncSplitlab:
         """The running experiments as a GrowthBook SDK payload."""
         return await self.send(_calls.sdk_payload())
 
-    def local_evaluator(self, *, refresh_interval: float = 30.0) -> AsyncLocalEvaluator:
-        """Assign in process from the SDK payload, refreshed every ``refresh_interval`` s."""
+    async def local_evaluator(self, *, refresh_interval: float = 30.0) -> AsyncLocalEvaluator:
+        """Assign in process from the SDK payload (fetched now), refreshed every
+        ``refresh_interval`` s; ``await evaluator.close()`` when done, or ``async with``."""
         from splitlab.client.local import AsyncLocalEvaluator
 
-        return AsyncLocalEvaluator(self, refresh_interval=refresh_interval)
+        return await AsyncLocalEvaluator(self, refresh_interval=refresh_interval).start()
 
     async def health(self) -> dict[str, Any]:
         return await self.send(_calls.health())

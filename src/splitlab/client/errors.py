@@ -91,6 +91,8 @@ def error_from_response(response: httpx.Response) -> APIError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         error, code, details = body["error"], str(body.get("code", "error")), body.get("details")
+    elif isinstance(body, dict) and isinstance(body.get("detail"), str):  # a framework answer
+        error, code, details = body["detail"], "http_error", None
     else:
         error = response.text[:500] or response.reason_phrase
         code, details = "http_error", None

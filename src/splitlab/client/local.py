@@ -164,12 +164,13 @@ class LocalEvaluator:
             try:
                 self.refresh()
                 self.last_error = None
-            except SplitlabError as exc:  # keep serving the last good payload
+            except Exception as exc:  # keep serving the last good payload, say why
                 self.last_error = exc
 
 
 class AsyncLocalEvaluator:
-    """The asyncio twin of :class:`LocalEvaluator`; ``await start()`` (or ``async with``)."""
+    """The asyncio twin of :class:`LocalEvaluator`: ``await client.local_evaluator()`` returns
+    one started (or ``async with`` an unstarted one)."""
 
     def __init__(self, client: AsyncSplitlab, *, refresh_interval: float = 30.0) -> None:
         self._client = client
@@ -186,8 +187,10 @@ class AsyncLocalEvaluator:
         return self._features
 
     async def start(self) -> AsyncLocalEvaluator:
-        await self.refresh()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        """Fetch the payload and start refreshing it (once; later calls do nothing)."""
+        if self._task is None:
+            await self.refresh()
+            self._task = asyncio.get_running_loop().create_task(self._loop())
         return self
 
     async def refresh(self) -> None:
@@ -227,5 +230,5 @@ class AsyncLocalEvaluator:
             try:
                 await self.refresh()
                 self.last_error = None
-            except SplitlabError as exc:
+            except Exception as exc:  # keep serving the last good payload, say why
                 self.last_error = exc

@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 
 from splitlab.client import _calls
 from splitlab.client._base import client_options
-from splitlab.client._http import Call, RetryPolicy, result, retryable
+from splitlab.client._http import Call, RetryPolicy, result, retryable, unsent
 from splitlab.client.errors import TransportError
 from splitlab.client.models import (
     Assignment,
@@ -30,7 +30,7 @@ from splitlab.client.models import (
 )
 
 if TYPE_CHECKING:
-    from splitlab.client.batcher import EventBatcher
+    from splitlab.client.batcher import ErrorHandler, EventBatcher
     from splitlab.client.local import LocalEvaluator
 
 T = TypeVar("T")
@@ -57,6 +57,7 @@ class Splitlab:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._http = httpx.Client(
             **client_options(url, token, workspace, timeout), transport=transport
         )
@@ -89,7 +90,7 @@ class Splitlab:
             try:
                 response = self._http.request(call.method, call.path, **call.request_kwargs())
             except httpx.TransportError as exc:
-                delay = next(delays, None)
+                delay = next(delays, None) if call.idempotent or unsent(exc) else None
                 if delay is None:
                     raise TransportError(
                         f"{call.method} {call.path} failed after {attempt} attempts: {exc!r}",
@@ -97,7 +98,7 @@ class Splitlab:
                     ) from exc
                 time.sleep(delay)
                 continue
-            if retryable(response):
+            if retryable(response, call):
                 delay = next(delays, None)
                 if delay is not None:
                     time.sleep(delay)
@@ -309,12 +310,17 @@ class Splitlab:
         max_batch: int = 1000,
         flush_interval: float = 1.0,
         max_queue: int = 100_000,
+        on_error: ErrorHandler | None = None,
     ) -> EventBatcher:
         """A background batcher sending events by size and time; close it to flush."""
         from splitlab.client.batcher import EventBatcher
 
         return EventBatcher(
-            self, max_batch=max_batch, flush_interval=flush_interval, max_queue=max_queue
+            self,
+            max_batch=max_batch,
+            flush_interval=flush_interval,
+            max_queue=max_queue,
+            on_error=on_error,
         )
 
     # --- results and analytics ---------------------------------------------------------------
