@@ -1,4 +1,4 @@
-"""Configuration both clients share: base URL, token, workspace, timeouts, retries."""
+"""Configuration both clients share: base URL, token, workspace and timeout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from splitlab import __version__
-from splitlab.client._http import RetryPolicy
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -28,6 +27,3 @@ def client_options(
     if workspace:
         headers["X-Splitlab-Workspace"] = workspace
     return {"base_url": base_url, "headers": headers, "timeout": timeout}
-
-
-__all__ = ["DEFAULT_URL", "RetryPolicy", "client_options"]
