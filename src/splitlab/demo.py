@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from splitlab.assignment.config import build_config
 from splitlab.assignment.service import decide
+from splitlab.events import totals
 from splitlab.experiments import service as experiments
 from splitlab.experiments.schemas import ExperimentSettings, ExperimentSpec, VariantSpec
 from splitlab.metrics import service as metrics
@@ -201,6 +202,8 @@ def _simulate(
         session.execute(insert(Exposure), exposures[start_row : start_row + 2000])
     for start_row in range(0, len(events), 2000):
         session.execute(insert(Event), events[start_row : start_row + 2000])
+    # Loaded in bulk, so the per-user totals analysis reads are computed once at the end.
+    totals.rebuild(session, experiment.id)
 
 
 def _event(

@@ -5,15 +5,25 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import func, select
 
+from splitlab.app import create_app
+from splitlab.assignment import repository as assignments
+from splitlab.config import Settings
+from splitlab.events import repository as events
+from splitlab.events import totals
 from splitlab.events.aggregates import MetricSpec, sufficient_statistics
+from splitlab.events.repository import NewEvent
 from splitlab.metrics.model import MetricKind
+from splitlab.storage.base import Base
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Event, Experiment, Exposure, Variant
+from tests.conftest import ADMIN_SECRET
 from tests.factories import experiment_body
 
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
@@ -25,7 +35,8 @@ METRICS = [
 
 
 def seed_data(client: TestClient, db: Database, users: int = 120) -> Experiment:
-    """Exposures at known times and events before, after and far before them."""
+    """Exposures at known times and events before, after and far before them, stored through
+    the write paths in both orders: some events before their user's exposure, some after."""
     client.post(
         "/api/experiments/",
         json=experiment_body(
@@ -37,69 +48,79 @@ def seed_data(client: TestClient, db: Database, users: int = 120) -> Experiment:
         ),
     )
     client.post("/api/experiments/checkout-test/start")
+    other = other_experiment(client, db)
     rng = random.Random(7)
     with db.session_scope() as session:
-        experiment = session.scalars(select(Experiment)).one()
-        variants = list(session.scalars(select(Variant).order_by(Variant.position)))
+        experiment = session.scalars(
+            select(Experiment).where(Experiment.key == "checkout-test")
+        ).one()
+        variants = list(
+            session.scalars(
+                select(Variant)
+                .where(Variant.experiment_id == experiment.id)
+                .order_by(Variant.position)
+            )
+        )
+        workspace = experiment.workspace_id
+        exposures: list[dict[str, Any]] = []
+        early: list[NewEvent] = []
+        late: list[NewEvent] = []
         for i in range(users):
             exposed = T0 + timedelta(hours=rng.randint(0, 100))
-            session.add(
-                Exposure(
-                    workspace_id=experiment.workspace_id,
-                    experiment_id=experiment.id,
-                    variant_id=variants[i % 3].id,
-                    user_id=f"u{i}",
-                    bucket_version=0,
-                    is_override=False,
-                    context={},
-                    exposed_at=exposed,
-                )
+            exposures.append(
+                {
+                    "workspace_id": workspace,
+                    "experiment_id": experiment.id,
+                    "variant_id": variants[i % 3].id,
+                    "user_id": f"u{i}",
+                    "bucket_version": 0,
+                    # a few forced users, whose events must not count
+                    "is_override": i % 17 == 0,
+                    "context": {},
+                    "exposed_at": exposed,
+                }
             )
             for j in range(rng.randint(0, 6)):
                 kind = rng.choice(["purchase", "view", "other"])
                 when = exposed + timedelta(hours=rng.uniform(-20 * 24, 10 * 24))
                 value = round(rng.uniform(0, 50), 2) if rng.random() < 0.8 else None
-                session.add(
-                    Event(
-                        workspace_id=experiment.workspace_id,
-                        experiment_id=rng.choice([experiment.id, None]),
-                        event_id=f"e{i}-{j}",
-                        user_id=f"u{i}",
-                        event_type=kind,
-                        value=value,
-                        properties={},
-                        timestamp=when,
-                        received_at=when,
-                    )
-                )
-        # an exposed-but-silent user, and events of a user never exposed
-        session.add(
-            Event(
-                workspace_id=experiment.workspace_id,
-                experiment_id=None,
-                event_id="ghost",
-                user_id="ghost",
-                event_type="purchase",
-                value=100.0,
-                properties={},
-                timestamp=T0,
-                received_at=T0,
-            )
-        )
+                tag = rng.choice([experiment.id, None, other])
+                event = NewEvent(tag, f"e{i}-{j}", f"u{i}", kind, value, {}, when)
+                (early if rng.random() < 0.5 else late).append(event)
+        # events of a user never exposed
+        early.append(NewEvent(None, "ghost", "ghost", "purchase", 100.0, {}, T0))
+        events.insert_events(session, workspace, T0, early)
+        assignments.insert_exposures(session, exposures)
+        events.insert_events(session, workspace, T0, late)
     return experiment
 
 
-def python_oracle(db: Database, window_days: int = 14) -> dict[str, dict[str, tuple[float, ...]]]:
+def other_experiment(client: TestClient, db: Database) -> int:
+    """Another experiment's id: events tagged with it never count for this one."""
+    assert client.post(
+        "/api/experiments/", json=experiment_body(key="other-test", name="Other")
+    ).is_success
+    with db.session_scope() as session:
+        return session.scalars(select(Experiment.id).where(Experiment.key == "other-test")).one()
+
+
+def python_oracle(
+    db: Database, experiment_id: int, window_days: int = 14
+) -> dict[str, dict[str, tuple[float, ...]]]:
     with db.session_scope() as session:
         exposures = list(
             session.execute(
-                select(Exposure.user_id, Variant.key, Exposure.exposed_at).join(
-                    Variant, Variant.id == Exposure.variant_id
-                )
+                select(Exposure.user_id, Variant.key, Exposure.exposed_at)
+                .join(Variant, Variant.id == Exposure.variant_id)
+                .where(Exposure.experiment_id == experiment_id, Exposure.is_override.is_(False))
             )
         )
         events = list(
-            session.execute(select(Event.user_id, Event.event_type, Event.value, Event.timestamp))
+            session.execute(
+                select(Event.user_id, Event.event_type, Event.value, Event.timestamp).where(
+                    (Event.experiment_id == experiment_id) | Event.experiment_id.is_(None)
+                )
+            )
         )
     by_user = defaultdict(list)
     for user, kind, value, when in events:
@@ -134,28 +155,11 @@ def python_oracle(db: Database, window_days: int = 14) -> dict[str, dict[str, tu
 
 
 def test_push_down_matches_python_for_every_metric_kind(client: TestClient, db: Database) -> None:
+    """Events stored before and after their user's exposure, tagged with this experiment, with
+    none or with another; forced users; a user never exposed: as Python counts them."""
     experiment = seed_data(client, db)
-    with db.session_scope() as session:
-        got = sufficient_statistics(
-            session,
-            workspace_id=experiment.workspace_id,
-            experiment_id=experiment.id,
-            bucket_version=0,
-            metrics=METRICS,
-        )
-    expected = python_oracle(db)
-    assert set(got) == set(expected) == {"control", "a", "b"}
-    for variant, metrics in expected.items():
-        for name, (n, s, s2, p, p2, xp) in metrics.items():
-            agg = got[variant][name]
-            assert agg.n == n
-            assert (
-                agg.sum,
-                agg.sum_sq,
-                agg.pre_sum,
-                agg.pre_sum_sq,
-                agg.sum_cross,
-            ) == pytest.approx((s, s2, p, p2, xp), rel=1e-9, abs=1e-6), (variant, name)
+    assert set(statistics(db, experiment)) == {"control", "a", "b"}
+    assert_matches_oracle(db, experiment)
 
 
 def test_users_without_events_count_as_zero(client: TestClient, db: Database) -> None:
@@ -167,7 +171,6 @@ def test_users_without_events_count_as_zero(client: TestClient, db: Database) ->
         experiment = session.scalars(select(Experiment)).one()
         got = sufficient_statistics(
             session,
-            workspace_id=experiment.workspace_id,
             experiment_id=experiment.id,
             bucket_version=0,
             metrics=METRICS,
@@ -193,7 +196,6 @@ def test_events_before_exposure_are_excluded(client: TestClient, db: Database) -
         experiment = session.scalars(select(Experiment)).one()
         got = sufficient_statistics(
             session,
-            workspace_id=experiment.workspace_id,
             experiment_id=experiment.id,
             bucket_version=0,
             metrics=METRICS,
@@ -238,7 +240,6 @@ def test_batched_timestamps_compare_with_exposure_times_to_the_microsecond(
         stored = sorted(session.scalars(select(Event.timestamp)))
         got = sufficient_statistics(
             session,
-            workspace_id=experiment.workspace_id,
             experiment_id=experiment.id,
             bucket_version=0,
             metrics=METRICS,
@@ -246,3 +247,90 @@ def test_batched_timestamps_compare_with_exposure_times_to_the_microsecond(
     assert stored == [t for t, _ in events]
     (variant,) = got.values()
     assert (variant["revenue"].sum, variant["revenue"].pre_sum) == (110.0, 1.0)
+
+
+Stats = dict[str, dict[str, tuple[float, ...]]]
+
+
+def statistics(db: Database, experiment: Experiment) -> Stats:
+    with db.session_scope() as session:
+        got = sufficient_statistics(
+            session,
+            experiment_id=experiment.id,
+            bucket_version=0,
+            metrics=METRICS,
+        )
+    return {
+        variant: {
+            name: (a.n, a.sum, a.sum_sq, a.pre_sum, a.pre_sum_sq, a.sum_cross)
+            for name, a in metrics.items()
+        }
+        for variant, metrics in got.items()
+    }
+
+
+def assert_close(got: Stats, expected: Stats) -> None:
+    assert set(got) == set(expected)
+    for variant, metrics in expected.items():
+        assert set(got[variant]) == set(metrics)
+        for name, values in metrics.items():
+            assert got[variant][name] == pytest.approx(values, rel=1e-9, abs=1e-6), (variant, name)
+
+
+def assert_matches_oracle(db: Database, experiment: Experiment) -> None:
+    assert_close(statistics(db, experiment), python_oracle(db, experiment.id))
+
+
+def test_rebuilding_the_totals_from_raw_rows_changes_nothing(
+    client: TestClient, db: Database
+) -> None:
+    experiment = seed_data(client, db)
+    before = statistics(db, experiment)
+    with db.session_scope() as session:
+        totals.rebuild(session, experiment.id)
+    assert_close(statistics(db, experiment), before)
+    assert_matches_oracle(db, experiment)
+
+
+def test_retention_cleanup_takes_deleted_events_out_of_the_totals(
+    client: TestClient, db: Database
+) -> None:
+    experiment = seed_data(client, db)
+    assert client.post("/api/experiments/checkout-test/conclude", json={}).is_success
+    with db.session_scope() as session:
+        stored = session.scalar(select(func.count()).select_from(Event))
+    response = client.post(
+        "/api/v1/data-management/cleanup",
+        json={"retention_days": 30, "cleanup_events": True, "cleanup_assignments": False},
+    )
+    assert response.status_code == 200, response.text
+    with db.session_scope() as session:
+        left = session.scalar(select(func.count()).select_from(Event))
+    # Events tagged with the draft experiment are protected; the others were all old enough.
+    assert 0 < left < stored
+    assert_matches_oracle(db, experiment)
+    assert all(m["revenue"][1] == pytest.approx(0) for m in statistics(db, experiment).values())
+
+
+def test_the_migration_backfills_totals_of_data_stored_before_it(
+    database_url: str, tmp_path: Any
+) -> None:
+    """Rows written under revision 0003 (no totals) are folded in by the upgrade to 0004."""
+    from splitlab.storage.migrate import downgrade, upgrade
+
+    database = Database(database_url)
+    try:
+        with TestClient(
+            create_app(Settings(database_url=database_url, admin_token=SecretStr(ADMIN_SECRET)))
+        ) as app:
+            app.headers["Authorization"] = f"Bearer {ADMIN_SECRET}"
+            experiment = seed_data(app, database)
+            expected = python_oracle(database, experiment.id)
+            downgrade(database.engine, "0003")
+            upgrade(database.engine)
+            assert_close(statistics(database, experiment), expected)
+    finally:
+        with database.session_scope() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+        database.dispose()

@@ -10,20 +10,6 @@ from sqlalchemy.orm import Session
 from splitlab.storage.models import Exposure
 
 
-def exposure_counts(session: Session, experiment_id: int, bucket_version: int) -> dict[int, int]:
-    """Randomised exposures per variant id (forced overrides are not part of the experiment)."""
-    rows = session.execute(
-        select(Exposure.variant_id, func.count())
-        .where(
-            Exposure.experiment_id == experiment_id,
-            Exposure.bucket_version == bucket_version,
-            Exposure.is_override.is_(False),
-        )
-        .group_by(Exposure.variant_id)
-    )
-    return {variant_id: count for variant_id, count in rows}
-
-
 def override_count(session: Session, experiment_id: int, bucket_version: int) -> int:
     """Users whose variant was forced: exposed, but left out of the analysis."""
     count = session.execute(

@@ -25,7 +25,12 @@ from splitlab.analysis.schemas import (
     VariantStats,
 )
 from splitlab.analysis.verdict import Verdict, decide_verdict
-from splitlab.events.aggregates import MetricAggregate, MetricSpec, sufficient_statistics
+from splitlab.events.aggregates import (
+    MetricAggregate,
+    MetricSpec,
+    exposure_counts,
+    sufficient_statistics,
+)
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics_service
 from splitlab.metrics.model import MetricKind
@@ -280,16 +285,16 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
     experiment = experiments.get_experiment(session, workspace, ref)
     ordered = _Ordered.of(experiment)
     definitions = metrics_service.list_metrics(session, experiment.id)
-    counts = repository.exposure_counts(session, experiment.id, experiment.bucket_version)
+    counts = exposure_counts(session, experiment.id, experiment.bucket_version)
     users = {v.key: counts.get(v.id, 0) for v in ordered.variants}
     overridden = repository.override_count(session, experiment.id, experiment.bucket_version)
     aggregates = (
         sufficient_statistics(
             session,
-            workspace_id=workspace.id,
             experiment_id=experiment.id,
             bucket_version=experiment.bucket_version,
             metrics=[MetricSpec(m.name, m.event_type, MetricKind(m.kind)) for m in definitions],
+            counts=counts,
         )
         if definitions
         else {}

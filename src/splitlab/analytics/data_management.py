@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
+from splitlab.events import totals
 from splitlab.experiments.model import ExperimentStatus
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import ApiToken, Event, Experiment, Exposure, User, Workspace
@@ -57,6 +58,11 @@ def _deletable_exposures(workspace_ids: list[int], cutoff: datetime) -> Any:
     )
 
 
+def _users_of(session: Session, event_ids: list[int]) -> list[tuple[int, str]]:
+    users = select(Event.workspace_id, Event.user_id).where(Event.id.in_(event_ids)).distinct()
+    return [(workspace_id, user_id) for workspace_id, user_id in session.execute(users)]
+
+
 def cleanup(
     session: Session,
     workspaces: list[Workspace],
@@ -87,6 +93,9 @@ def cleanup(
             batch = list(session.scalars(candidates.limit(BATCH_SIZE)))
             if not batch:
                 break
+            if model is Event:  # keep the per-user totals of finished experiments exact
+                totals.lock_users(session, _users_of(session, batch), shared=True)
+                totals.fold_events(session, batch, sign=-1)
             session.execute(delete(model).where(model.id.in_(batch)))
             counts[name] += len(batch)
             batches += 1

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from splitlab.events import totals
 from splitlab.storage.base import as_id
 from splitlab.storage.models import Experiment, Exposure, User, Variant
 
@@ -93,19 +94,24 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert exposures, leaving any that already exist untouched (first exposure wins).
 
     ``ON CONFLICT DO NOTHING`` on the unique ``(experiment, bucket version, user)`` constraint
-    makes concurrent first requests safe: exactly one row survives, whoever wins.
+    makes concurrent first requests safe: exactly one row survives, whoever wins. The user's
+    events already stored are folded into each new exposure's totals (``events.totals``), under
+    the users' exclusive locks, so that no concurrent event batch is counted twice or never.
     """
     if not rows:
         return
+    totals.lock_users(session, {(r["workspace_id"], r["user_id"]) for r in rows}, shared=False)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new: list[int] = []
     for start in range(0, len(rows), 500):
         statement = insert(Exposure).values(rows[start : start + 500])
-        session.execute(
+        new += session.scalars(
             statement.on_conflict_do_nothing(
                 index_elements=["experiment_id", "bucket_version", "user_id"]
-            )
+            ).returning(Exposure.id)
         )
+    totals.fold_exposures(session, new)
 
 
 def list_exposures(

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from splitlab.events import totals
 from splitlab.storage.models import Event
 
 
@@ -38,7 +39,7 @@ _PG_INSERT = text(
            e->5, COALESCE((e->>6)::timestamptz, :received_at), :received_at
     FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
     ON CONFLICT (workspace_id, event_id) DO NOTHING
-    RETURNING event_id
+    RETURNING id, event_id
     """
 )
 # ``WHERE true`` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
@@ -51,7 +52,7 @@ _SQLITE_INSERT = text(
            :received_at
     FROM json_each(:rows) WHERE true
     ON CONFLICT (workspace_id, event_id) DO NOTHING
-    RETURNING event_id
+    RETURNING id, event_id
     """
 )
 
@@ -79,9 +80,12 @@ def insert_events(
     """Insert events, skipping ``(workspace, event_id)`` pairs already stored.
 
     Returns the event ids actually inserted (``RETURNING``), so the caller can tell new events
-    from duplicates without another query. The batch travels as one JSON array that the database
-    unpacks (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite): no statement per
-    row or per batch to compile, and no Python work per column. ``events.schemas`` has checked
+    from duplicates without another query. The new events are folded into the per-user totals
+    analysis reads (``events.totals``), under the users' shared locks, in the same transaction.
+
+    The batch travels as one JSON array that the database unpacks (``jsonb_array_elements`` on
+    PostgreSQL, ``json_each`` on SQLite): no statement per row or per batch to compile, and no
+    Python work per column. ``events.schemas`` has checked
     that every value is storable (finite numbers, no NUL, timezone-aware timestamps).
     """
     if not events:
@@ -93,7 +97,10 @@ def insert_events(
     params = {"workspace_id": workspace_id, "received_at": received_at, "rows": rows}
     if not postgres:
         params["received_at"] = when(received_at)
-    return set(session.scalars(_PG_INSERT if postgres else _SQLITE_INSERT, params))
+    totals.lock_users(session, {(workspace_id, e.user_id) for e in events}, shared=True)
+    inserted = session.execute(_PG_INSERT if postgres else _SQLITE_INSERT, params).all()
+    totals.fold_events(session, [row_id for row_id, _ in inserted])
+    return {event_id for _, event_id in inserted}
 
 
 def get_events(session: Session, workspace_id: int, event_ids: list[str]) -> list[Event]:

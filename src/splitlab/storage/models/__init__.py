@@ -1,7 +1,7 @@
 """Every ORM model, imported here so that ``Base.metadata`` is complete for Alembic."""
 
 from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Metric, Variant
-from splitlab.storage.models.tracking import Event, Exposure
+from splitlab.storage.models.tracking import Event, Exposure, ExposureTotal
 from splitlab.storage.models.workspace import ApiToken, DashboardSession, User, Workspace
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Event",
     "Experiment",
     "Exposure",
+    "ExposureTotal",
     "LifecycleEvent",
     "Metric",
     "User",

@@ -29,7 +29,10 @@ class Exposure(Base):
     __tablename__ = "exposures"
     __table_args__ = (
         UniqueConstraint("experiment_id", "bucket_version", "user_id"),
-        Index(None, "experiment_id", "variant_id"),
+        # Exposed users per variant, counted from the index alone (analysis, results).
+        Index(None, "experiment_id", "bucket_version", "variant_id", "is_override"),
+        # Events find the exposures they count for by user (``events.totals``).
+        Index(None, "workspace_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -67,3 +70,31 @@ class Event(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExposureTotal(Base):
+    """What one exposed user did of one event type: the per-user rollup analysis reads.
+
+    Kept exact at write time by ``events.totals``: every stored event is folded into the totals
+    of each exposure it counts for (same workspace and user, untagged or tagged with that
+    experiment, within the pre-exposure window or after), and a new exposure folds in the
+    user's events already stored. ``post_*`` covers events at or after ``exposed_at``; ``pre_*``
+    the ``PRE_WINDOW`` before it. Randomised exposures only: forced ones are never analysed.
+    ``experiment_id``, ``bucket_version`` and ``variant_id`` are the exposure's, copied so that
+    analysis scans this table alone.
+    """
+
+    __tablename__ = "exposure_totals"
+    __table_args__ = (Index(None, "experiment_id", "bucket_version", "event_type"),)
+
+    exposure_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("exposures.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_type: Mapped[str] = mapped_column(String(200), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(Integer)
+    bucket_version: Mapped[int] = mapped_column(Integer)
+    variant_id: Mapped[int] = mapped_column(Integer)
+    post_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    post_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    pre_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    pre_sum: Mapped[float] = mapped_column(Float, default=0.0)
