@@ -47,22 +47,25 @@ class Exposure(Base):
 
 
 class Event(Base):
-    """An append-only tracked event, idempotent on ``(workspace_id, event_id)``."""
+    """An append-only tracked event, idempotent on ``(workspace_id, event_id)``.
+
+    The hottest table, so it carries only what its readers need: no foreign keys (the service
+    resolves workspace and experiment before writing, and neither is ever deleted) and two
+    secondary indexes. Analysis reads ``exposure_totals``, not this table.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("workspace_id", "event_id"),
-        Index(None, "experiment_id", "event_type", "user_id"),
-        # The analysis join: a user's events of one type, in time order.
-        Index(None, "workspace_id", "user_id", "event_type", "timestamp"),
+        # A user's events: a new exposure's fold (``events.totals``), seed 000's variant values.
+        Index(None, "workspace_id", "user_id"),
+        # Retention clean-up, reports and the oldest / newest event.
         Index(None, "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    experiment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE")
-    )
+    workspace_id: Mapped[int] = mapped_column(Integer)
+    experiment_id: Mapped[int | None] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[str] = mapped_column(String(255))
     event_type: Mapped[str] = mapped_column(String(200))
