@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from splitlab.assignment import repository as assignments
-from splitlab.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from splitlab.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from splitlab.events import repository
-from splitlab.events.schemas import MAX_ID, EventIn
+from splitlab.events.schemas import MAX_ID, CheckedEvent, EventIn, fast_batch
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics
 from splitlab.metrics.model import KIND_WORDS
@@ -42,13 +43,13 @@ class BatchResult:
     event_ids: list[str | None]
 
 
-def _new_event(event: EventIn, experiment_id: int | None) -> repository.NewEvent:
+def _new_event(event: CheckedEvent, experiment_id: int | None) -> repository.NewEvent:
     return repository.NewEvent(
         experiment_id,
         event.event_id or uuid.uuid4().hex,
         event.user_id,
         event.event_type,
-        event.numeric_value(),
+        event.value,
         event.properties,
         event.timestamp,
     )
@@ -90,7 +91,7 @@ def record_event(session: Session, workspace: Workspace, event: EventIn) -> tupl
     experiment_id = None
     if event.experiment_id is not None:
         experiment_id = experiments.get_experiment(session, workspace, event.experiment_id).id
-    new = _new_event(event, experiment_id)
+    new = _new_event(event.checked(), experiment_id)
     inserted = repository.insert_events(session, workspace.id, utcnow(), [new])
     stored = repository.get_events(session, workspace.id, [new.event_id])[0]
     return stored, bool(inserted)
@@ -107,40 +108,78 @@ def _rejection(index: int, exc: ValidationError) -> Rejection:
 
 def _validate(
     raw_events: list[Any], now: datetime
-) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
+) -> tuple[list[tuple[int, CheckedEvent]], list[Rejection]]:
     """Every event validated; the whole list in one pass when all are valid (the usual case),
     else one by one, so each invalid event is reported with its own index and reasons."""
     context = {"now": now}
     try:
-        return list(enumerate(_EVENT_LIST.validate_python(raw_events, context=context))), []
+        events = _EVENT_LIST.validate_python(raw_events, context=context)
+        return [(index, event.checked()) for index, event in enumerate(events)], []
     except ValidationError:
         pass
-    valid: list[tuple[int, EventIn]] = []
+    valid: list[tuple[int, CheckedEvent]] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(raw_events):
         try:
-            valid.append((index, EventIn.model_validate(raw, context=context)))
+            valid.append((index, EventIn.model_validate(raw, context=context).checked()))
         except ValidationError as exc:
             rejected.append(_rejection(index, exc))
     return valid, rejected
 
 
-def record_batch(session: Session, workspace: Workspace, raw_events: list[Any]) -> BatchResult:
+def _event_list(body: bytes) -> list[Any]:
+    """The ``events`` list of a batch body, as JSON; 400 if it is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than it can be parsed
+        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list):
+        raise BadRequest('Body must be {"events": [...]}', code="invalid_batch")
+    return events
+
+
+def record_batch_body(session: Session, workspace: Workspace, body: bytes) -> BatchResult:
+    """``record_batch`` of a request body: a body of good events is validated straight from its
+    bytes (``schemas.fast_batch``); any other goes through ``json`` and ``EventIn`` per event."""
+    now = utcnow()
+    checked = fast_batch(body, now)
+    if checked is None:
+        return record_batch(session, workspace, _event_list(body), now=now)
+    if len(checked) > MAX_BATCH_EVENTS:
+        raise PayloadTooLarge(f"At most {MAX_BATCH_EVENTS} events per batch")
+    return _store_batch(session, workspace, now, len(checked), list(enumerate(checked)), [])
+
+
+def record_batch(
+    session: Session, workspace: Workspace, raw_events: list[Any], *, now: datetime | None = None
+) -> BatchResult:
     """Validate each event on its own; store the valid ones, report the rest by index."""
     if len(raw_events) > MAX_BATCH_EVENTS:
         raise PayloadTooLarge(f"At most {MAX_BATCH_EVENTS} events per batch")
-    now = utcnow()
+    now = now or utcnow()
     valid, rejected = _validate(raw_events, now)
-    refs = {e.experiment_id for _, e in valid if e.experiment_id is not None}
+    return _store_batch(session, workspace, now, len(raw_events), valid, rejected)
+
+
+def _store_batch(
+    session: Session,
+    workspace: Workspace,
+    now: datetime,
+    received: int,
+    valid: list[tuple[int, CheckedEvent]],
+    rejected: list[Rejection],
+) -> BatchResult:
+    refs = {e.experiment_ref for _, e in valid if e.experiment_ref is not None}
     experiment_ids = _experiment_ids(session, workspace, refs)
     rows: list[repository.NewEvent] = []
-    event_ids: list[str | None] = [None] * len(raw_events)
+    event_ids: list[str | None] = [None] * received
     seen: set[str] = set()
     duplicates = 0
     for index, event in valid:
         experiment_id = None
-        if event.experiment_id is not None:
-            experiment_id = experiment_ids.get(event.experiment_id)
+        if event.experiment_ref is not None:
+            experiment_id = experiment_ids.get(event.experiment_ref)
             if experiment_id is None:
                 rejected.append(Rejection(index, "experiment_id: Experiment not found"))
                 continue
@@ -155,7 +194,7 @@ def record_batch(session: Session, workspace: Workspace, raw_events: list[Any]) 
     duplicates += len(rows) - len(inserted)
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
-        received=len(raw_events),
+        received=received,
         accepted=len(inserted),
         duplicates=duplicates,
         rejected=rejected,
@@ -208,7 +247,7 @@ def track_metric(
         event_id=event_id,
         timestamp=timestamp,
     )
-    new = _new_event(event, experiment.id)
+    new = _new_event(event.checked(), experiment.id)
     inserted = repository.insert_events(session, workspace.id, utcnow(), [new])
     stored = repository.get_events(session, workspace.id, [new.event_id])[0]
     return experiment.key, stored, bool(inserted)

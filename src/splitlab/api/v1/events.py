@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from splitlab.api.deps import SessionDep, WorkspaceDep, Writer
 from splitlab.api.v1.common import ERRORS
-from splitlab.errors import BadRequest, PayloadTooLarge
+from splitlab.errors import PayloadTooLarge
 from splitlab.events import service
 from splitlab.events.schemas import EventIn
 from splitlab.storage.models import Event
@@ -65,8 +64,8 @@ class BatchBody(BaseModel):
     events: list[EventIn]
 
 
-async def batch_events(request: Request) -> list[Any]:
-    """The raw event list, size-checked before parsing; each event is validated on its own."""
+async def batch_body(request: Request) -> bytes:
+    """The raw request body, size-checked before anything parses it."""
     length = request.headers.get("content-length")
     if (
         length is not None
@@ -78,16 +77,7 @@ async def batch_events(request: Request) -> list[Any]:
     body = await request.body()
     if len(body) > service.MAX_BATCH_BYTES:
         raise PayloadTooLarge("A batch may be at most 5 MB")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than it can be parsed
-        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
-    events = data.get("events") if isinstance(data, dict) else None
-    if not isinstance(events, list):
-        raise BadRequest('Body must be {"events": [...]}', code="invalid_batch")
-    if len(events) > service.MAX_BATCH_EVENTS:
-        raise PayloadTooLarge(f"At most {service.MAX_BATCH_EVENTS} events per batch")
-    return events
+    return body
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=EventRead, responses=ERRORS)
@@ -120,13 +110,13 @@ def record_batch(
     session: SessionDep,
     _: Writer,
     workspace: WorkspaceDep,
-    events: Annotated[list[Any], Depends(batch_events)],
+    body: Annotated[bytes, Depends(batch_body)],
 ) -> BatchRead:
     """Store every valid event of the batch; list each rejected one by index with its reason.
 
     A 2xx means the accepted events are committed.
     """
-    result = service.record_batch(session, workspace, events)
+    result = service.record_batch_body(session, workspace, body)
     return BatchRead(
         received=result.received,
         accepted=result.accepted,
