@@ -1,16 +1,19 @@
 """One 10,000-event batch through the ingestion path in process, without HTTP.
 
-What ``POST /api/v1/events/batch`` does, stage by stage: ``json.loads`` of the body,
-``events.service.record_batch`` (validation, experiment lookup, ``insert_events``), the commit,
-and the response model's JSON. Wall time and this process's CPU time are reported separately:
-on PostgreSQL the difference is mostly the database server's own work. A batch of new events and
-then the same batch again (all duplicates). With ``--profile``, a cProfile of one batch.
+What ``POST /api/v1/events/batch`` does, stage by stage: ``events.service.record_batch_body``
+(parsing and validation, experiment lookup, ``insert_events`` with the fold into the exposed
+users' totals), the commit, and the response model's JSON. The batch's 5,000 users are exposed
+first, as in production, so each event is folded into its user's totals. Wall time and this
+process's CPU time are reported separately: on PostgreSQL the difference is mostly the database
+server's own work. A batch of new events and then the same batch again (all duplicates). With
+``--profile``, a cProfile of one batch; with ``--gc-tuning``, the collector set up as
+``splitlab serve`` sets it (``app.tune_gc``).
 
 HTTP figures (``bench.events_ingest``) swing with whatever else runs on the machine; CPU time of
 the in-process path moves much less, so before/after comparisons are easier to trust.
 
     python -m bench.events_batch_inprocess [--postgres-url URL] [--no-postgres] [--batches 6]
-        [--profile]
+        [--profile] [--gc-tuning]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pathlib import Path
 
 from bench.http_assignment import backend_name, postgres_reachable, scratch_database
 from splitlab.api.v1.events import BatchRead, Rejected
+from splitlab.app import tune_gc
+from splitlab.assignment.service import Assigner, AssignmentRequest
 from splitlab.events import service
 from splitlab.experiments import service as experiments
 from splitlab.experiments.schemas import ExperimentSpec, VariantSpec
@@ -37,6 +42,7 @@ from splitlab.storage.migrate import upgrade
 from splitlab.workspaces import service as workspaces
 
 BATCH = 10_000
+USERS = 5_000
 
 
 def batch_body(run: int) -> bytes:
@@ -46,7 +52,7 @@ def batch_body(run: int) -> bytes:
         {
             "event_id": f"r{run}-{i}",
             "experiment_id": "bench-ingest",
-            "user_id": f"user-{i % 5000}",
+            "user_id": f"user-{i % USERS}",
             "event_type": ("view", "click", "purchase", "signup")[i % 4],
             "properties": {"value": round((i % 97) * 1.25, 2), "page": f"/p/{i % 41}"},
             "timestamp": (now - timedelta(seconds=i)).isoformat(),
@@ -59,10 +65,9 @@ def batch_body(run: int) -> bytes:
 def one_batch(db: Database, body: bytes) -> tuple[service.BatchResult, float, float]:
     """(result, wall seconds, CPU seconds of this process) of one request's work."""
     wall, cpu = time.perf_counter(), time.process_time()
-    events = json.loads(body)["events"]
     with db.session_scope() as session:
         workspace = workspaces.ensure(session, "default", name="Default workspace")
-        result = service.record_batch(session, workspace, events)
+        result = service.record_batch_body(session, workspace, body)
     BatchRead(
         received=result.received,
         accepted=result.accepted,
@@ -91,6 +96,8 @@ def measure(database_url: str, batches: int, profile: bool) -> dict[str, list[fl
                 status="running",
             )
             experiments.create_experiment(session, workspace, spec, actor="bench")
+            users = [AssignmentRequest(user_id=f"user-{u}") for u in range(USERS)]
+            Assigner().assign_many(session, workspace, "bench-ingest", users)
         one_batch(db, batch_body(-1))  # warm-up: imports, statement caches, pool
         figures: dict[str, list[float]] = {"wall": [], "cpu": [], "dup_wall": [], "dup_cpu": []}
         for run in range(batches):
@@ -128,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--batches", type=int, default=6, help="timed batches per backend")
     parser.add_argument("--profile", action="store_true", help="cProfile one more batch")
+    parser.add_argument("--gc-tuning", action="store_true", help="tune the GC as serve does")
     args = parser.parse_args(argv)
+    if args.gc_tuning:
+        tune_gc()
     servers: list[str | None] = [None]
     if not args.no_postgres and postgres_reachable(args.postgres_url):
         servers.append(args.postgres_url)

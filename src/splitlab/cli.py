@@ -69,11 +69,17 @@ def serve(
         bool, typer.Option(help="With --demo: fill an empty workspace with sample experiments")
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    gc_tuning: Annotated[
+        bool, typer.Option(help="Freeze start-up objects out of the GC and collect less often")
+    ] = True,
 ) -> None:
     """Apply migrations, then serve the API, docs and dashboard."""
     import uvicorn
 
-    settings = _settings(database_url, demo=demo) if demo else _settings(database_url)
+    overrides: dict[str, object] = {"gc_tuning": gc_tuning}
+    if demo:
+        overrides["demo"] = True
+    settings = _settings(database_url, **overrides)
     db = _migrated(settings)
     secret = bootstrap(db, settings, create_admin_if_none=True, populate_demo=demo_data)
     db.dispose()

@@ -31,3 +31,7 @@ class Settings(BaseSettings):
     metrics_public: bool = True
     default_workspace: str = "default"
     sql_echo: bool = False
+    #: Serving processes: after start-up, move what is alive out of the cyclic collector's view
+    #: and collect the young generation less often (``app.tune_gc``). ``splitlab serve`` turns
+    #: it on; embedded apps (tests, other hosts) keep the interpreter's defaults.
+    gc_tuning: bool = False
