@@ -2,7 +2,8 @@
 
 Part 1 — ingestion: a real ``splitlab serve`` on a scratch database; ``--batches`` requests of
 10,000 events (client event ids, a value, a timestamp, two properties) per run, sent one after
-another and pre-encoded so the client's JSON encoding is not timed; events/s is the median of the
+another (or ``--concurrency`` at a time, to ``--workers`` server processes) and pre-encoded so
+the client's JSON encoding is not timed; events/s is the median of the
 runs' rates. The 50,000 users the events name are exposed to the experiment beforehand, so each
 batch also pays for folding its events into the per-user totals analysis reads.
 
@@ -20,7 +21,8 @@ Both parts run on SQLite and, when reachable, on PostgreSQL (a scratch database 
 ``--postgres-url`` and dropped).
 
     python -m bench.events_ingest [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--no-postgres] [--runs 3] [--batches 3] [--sizes 10000,100000,1000000] [--sqlite-1m]
+        [--no-postgres] [--runs 3] [--batches 3] [--workers 1] [--concurrency 1]
+        [--sizes 10000,100000,1000000] [--sqlite-1m]
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, UniqueConstraint, select, text
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
@@ -85,10 +89,21 @@ def _batch_body(run: int, batch: int) -> bytes:
     return json.dumps({"events": events}).encode()
 
 
-def ingest(database_url: str, runs: int, batches: int) -> list[float]:
-    """Events/s of each run (``batches`` sequential 10,000-event requests)."""
+def ingest(
+    database_url: str, runs: int, batches: int, *, workers: int = 1, concurrency: int = 1
+) -> list[float]:
+    """Events/s of each run: ``batches`` 10,000-event requests, ``concurrency`` in flight (each
+    from its own thread and connection) against ``workers`` server processes."""
     rates: list[float] = []
-    with running_server(database_url) as server, server.client() as http:
+    headers = {"Content-Type": "application/json"}
+
+    def send(client: httpx.Client, body: bytes) -> None:
+        response = client.post("/api/v1/events/batch", content=body, headers=headers)
+        response.raise_for_status()
+        if response.json()["accepted"] != BATCH:
+            raise RuntimeError(f"not every event was accepted: {response.text[:300]}")
+
+    with running_server(database_url, workers=workers) as server, server.client() as http:
         created = http.post(
             "/api/experiments/",
             json={
@@ -108,18 +123,24 @@ def ingest(database_url: str, runs: int, batches: int) -> list[float]:
             http.post(
                 "/api/experiments/bench-ingest/assignments/batch", json={"users": users}
             ).raise_for_status()
-        headers = {"Content-Type": "application/json"}
-        warm = http.post("/api/v1/events/batch", content=_batch_body(-1, 0), headers=headers)
-        warm.raise_for_status()
-        for run in range(runs):
-            bodies = [_batch_body(run, b) for b in range(batches)]
-            started = time.perf_counter()
-            for body in bodies:
-                response = http.post("/api/v1/events/batch", content=body, headers=headers)
-                response.raise_for_status()
-                if response.json()["accepted"] != BATCH:
-                    raise RuntimeError(f"not every event was accepted: {response.text[:300]}")
-            rates.append(batches * BATCH / (time.perf_counter() - started))
+        clients = [server.client() for _ in range(concurrency)]
+        try:
+            for warm, client in enumerate(clients):  # every connection and worker warmed up
+                send(client, _batch_body(-1 - warm, 0))
+            with ThreadPoolExecutor(concurrency) as pool:
+                for run in range(runs):
+                    bodies = [_batch_body(run, b) for b in range(batches)]
+                    started = time.perf_counter()
+                    done = pool.map(
+                        lambda client, lane: [send(client, body) for body in lane],
+                        clients,
+                        [bodies[lane::concurrency] for lane in range(concurrency)],
+                    )
+                    list(done)  # re-raises the first failure
+                    rates.append(batches * BATCH / (time.perf_counter() - started))
+        finally:
+            for client in clients:
+                client.close()
     return rates
 
 
@@ -325,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--runs", type=int, default=3, help="ingestion runs")
     parser.add_argument("--batches", type=int, default=3, help="10,000-event requests per run")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight")
     parser.add_argument("--agg-runs", type=int, default=3, help="timed aggregation runs")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="exposed users")
     parser.add_argument(
@@ -351,7 +374,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 with scratch_database(server_url, Path(tmp)) as url:
                     name = backend_name(url)
                     print(f"ingesting on {name} ...", flush=True)
-                    rates = ingest(url, args.runs, args.batches)
+                    rates = ingest(
+                        url,
+                        args.runs,
+                        args.batches,
+                        workers=args.workers,
+                        concurrency=args.concurrency,
+                    )
                 ingest_rows.append(
                     f"| {name} | {statistics.median(rates):,.0f} | "
                     f"{min(rates):,.0f} to {max(rates):,.0f} | {len(rates)} |"
@@ -373,7 +402,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"\nmachine: {os.cpu_count()} CPUs; client and server on the same machine\n")
     if ingest_rows:
-        print(f"Ingestion, POST /api/v1/events/batch, {BATCH:,}-event batches sent sequentially,")
+        print(
+            f"Ingestion, POST /api/v1/events/batch, {BATCH:,}-event batches, "
+            f"{args.concurrency} in flight, {args.workers} server worker(s),"
+        )
         print(f"{args.batches} batches per run, median of {args.runs} runs (aim: >= 100,000/s)\n")
         print("| backend | events/s (median) | range | runs |\n|---|---:|---:|---:|")
         print("\n".join(ingest_rows))
