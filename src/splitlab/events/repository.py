@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from pydantic_core import to_json
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -63,10 +64,6 @@ def _aware(value: Any) -> datetime:
     return value
 
 
-def _pg_time(value: Any) -> str:
-    return _aware(value).isoformat()
-
-
 def _sqlite_time(value: Any) -> str:
     # Exactly how SQLAlchemy stores UTCDateTime on SQLite (naive UTC, always with microseconds),
     # so stored texts compare correctly with every other timestamp column.
@@ -91,12 +88,17 @@ def insert_events(
     if not events:
         return set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    when = _pg_time if postgres else _sqlite_time
-    # ``default`` is only called for the datetimes; everything else is encoded in C.
-    rows = json.dumps(events, default=when, allow_nan=False, separators=(",", ":"))
-    params = {"workspace_id": workspace_id, "received_at": received_at, "rows": rows}
-    if not postgres:
-        params["received_at"] = when(received_at)
+    if postgres:
+        # pydantic-core encodes the lot in Rust, datetimes included (ISO 8601, which
+        # PostgreSQL parses): half the time of ``json.dumps`` with a ``default`` per timestamp.
+        # Values are finite (``events.schemas``); a NaN would reach PostgreSQL and fail loudly.
+        rows = to_json(events).decode()
+        params: dict[str, Any] = {"received_at": received_at}
+    else:
+        # SQLite compares timestamps as text, so they must be in its exact stored format.
+        rows = json.dumps(events, default=_sqlite_time, allow_nan=False, separators=(",", ":"))
+        params = {"received_at": _sqlite_time(received_at)}
+    params |= {"workspace_id": workspace_id, "rows": rows}
     totals.lock_users(session, {(workspace_id, e.user_id) for e in events}, shared=True)
     inserted = session.execute(_PG_INSERT if postgres else _SQLITE_INSERT, params).all()
     totals.fold_events(session, [row_id for row_id, _ in inserted])
