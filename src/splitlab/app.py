@@ -43,7 +43,7 @@ workspace-scoped `/api/experiments?workspaceId=...`, and seed 001's `/api/v1/...
 #: new containers; a 10,000-event batch creates about 100,000 (a dict and a tuple or two per
 #: event), so the default runs ~150 collections per batch and a few full ones, each walking every
 #: object the process holds: 150-200 ms of a 560 ms batch in ``bench.events_batch_inprocess``.
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def tune_gc() -> None:

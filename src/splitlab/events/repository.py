@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pydantic_core import to_json
@@ -58,6 +58,9 @@ _SQLITE_INSERT = text(
 )
 
 
+_ZERO = timedelta(0)
+
+
 def _aware(value: Any) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise TypeError(f"not a timezone-aware datetime: {value!r}")
@@ -92,6 +95,9 @@ def insert_events(
         # pydantic-core encodes the lot in Rust, datetimes included (ISO 8601, which
         # PostgreSQL parses): half the time of ``json.dumps`` with a ``default`` per timestamp.
         # Values are finite (``events.schemas``); a NaN would reach PostgreSQL and fail loudly.
+        # A naive time would be read in the session's time zone, so none may pass unnoticed.
+        if any(e.timestamp is not None and e.timestamp.utcoffset() != _ZERO for e in events):
+            raise TypeError("event timestamps must be timezone-aware UTC datetimes")
         rows = to_json(events).decode()
         params: dict[str, Any] = {"received_at": received_at}
     else:

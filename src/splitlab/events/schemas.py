@@ -205,7 +205,7 @@ class _FastBatch(TypedDict):
 _FAST_BATCH = TypeAdapter(_FastBatch)
 
 
-def fast_batch(body: bytes, now: datetime) -> list[CheckedEvent] | None:
+def fast_batch(body: bytes, now: datetime, *, max_events: int) -> list[CheckedEvent] | None:
     """Every event of a ``{"events": [...]}`` body, checked as ``EventIn`` would accept it; None
     when the body or any event needs a closer look (the caller then validates event by event).
 
@@ -218,6 +218,8 @@ def fast_batch(body: bytes, now: datetime) -> list[CheckedEvent] | None:
     try:
         events = _FAST_BATCH.validate_json(body)["events"]
     except ValidationError:
+        return None
+    if len(events) > max_events:
         return None
     latest = now + MAX_FUTURE
     checked: list[CheckedEvent] = []

@@ -143,11 +143,9 @@ def record_batch_body(session: Session, workspace: Workspace, body: bytes) -> Ba
     """``record_batch`` of a request body: a body of good events is validated straight from its
     bytes (``schemas.fast_batch``); any other goes through ``json`` and ``EventIn`` per event."""
     now = utcnow()
-    checked = fast_batch(body, now)
+    checked = fast_batch(body, now, max_events=MAX_BATCH_EVENTS)
     if checked is None:
         return record_batch(session, workspace, _event_list(body), now=now)
-    if len(checked) > MAX_BATCH_EVENTS:
-        raise PayloadTooLarge(f"At most {MAX_BATCH_EVENTS} events per batch")
     return _store_batch(session, workspace, now, len(checked), list(enumerate(checked)), [])
 
 
