@@ -25,7 +25,11 @@ NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 def both_paths(body: bytes) -> tuple[list[Any] | None, list[Any], int]:
     """(fast result, the slow path's checked events, how many events the slow path rejected)."""
     valid, rejected = _validate(json.loads(body)["events"], NOW)
-    return fast_batch(body, NOW, max_events=MAX_BATCH_EVENTS), [checked for _, checked in valid], len(rejected)
+    return (
+        fast_batch(body, NOW, max_events=MAX_BATCH_EVENTS),
+        [checked for _, checked in valid],
+        len(rejected),
+    )
 
 
 def test_a_clean_batch_takes_the_fast_path_with_the_same_result() -> None:
