@@ -101,6 +101,17 @@ ExperimentRef = (
 )
 
 
+def numeric_value(value: float | None, properties: dict[str, Any]) -> float | None:
+    """An event's value: ``value``, else a numeric (non-boolean) ``properties.value``, else None.
+    OverflowError for an integer too large for a float (``EventIn`` rejects those)."""
+    if value is not None:
+        return value
+    raw = properties.get("value")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw)
+
+
 class CheckedEvent(NamedTuple):
     """An event that passed every check, ready to be stored (timestamp in UTC, or None)."""
 
@@ -167,13 +178,7 @@ class EventIn(BaseModel):
         )
 
     def numeric_value(self) -> float | None:
-        """``value``, else a numeric (non-boolean) ``properties.value``, else None."""
-        if self.value is not None:
-            return self.value
-        raw = self.properties.get("value")
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            return None
-        return float(raw)
+        return numeric_value(self.value, self.properties)
 
 
 # --- The batch fast path ----------------------------------------------------------------------
@@ -224,32 +229,15 @@ def fast_batch(body: bytes, now: datetime, *, max_events: int) -> list[CheckedEv
     latest = now + MAX_FUTURE
     checked: list[CheckedEvent] = []
     append = checked.append
-    isfinite = math.isfinite
     for event in events:
         properties = event.get("properties")
         if properties is None:
             properties = {}
-        for item in properties.values():
-            kind = item.__class__
-            if kind is float:
-                if not isfinite(item):
-                    return None
-            elif kind is dict or kind is list:
-                try:
-                    check_properties(properties)
-                except ValueError:
-                    return None
-                break
-        value = event.get("value")
-        if value is None:
-            raw = properties.get("value")
-            if raw.__class__ is float:
-                value = raw
-            elif raw.__class__ is int:
-                try:
-                    value = float(raw)
-                except OverflowError:
-                    return None
+        try:
+            check_properties(properties)
+            value = numeric_value(event.get("value"), properties)
+        except (ValueError, OverflowError):
+            return None
         timestamp = event.get("timestamp")
         if timestamp is not None:
             try:
