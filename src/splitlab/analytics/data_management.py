@@ -63,6 +63,15 @@ def _users_of(session: Session, event_ids: list[int]) -> list[tuple[int, str]]:
     return [(workspace_id, user_id) for workspace_id, user_id in session.execute(users)]
 
 
+def _exposed_users(session: Session, exposure_ids: list[int]) -> list[tuple[int, str]]:
+    users = (
+        select(Exposure.workspace_id, Exposure.user_id)
+        .where(Exposure.id.in_(exposure_ids))
+        .distinct()
+    )
+    return [(workspace_id, user_id) for workspace_id, user_id in session.execute(users)]
+
+
 def cleanup(
     session: Session,
     workspaces: list[Workspace],
@@ -93,9 +102,13 @@ def cleanup(
             batch = list(session.scalars(candidates.limit(BATCH_SIZE)))
             if not batch:
                 break
-            if model is Event:  # keep the per-user totals of finished experiments exact
+            # Keep the per-user totals and the per-variant rollup of finished experiments exact.
+            if model is Event:
                 totals.lock_users(session, _users_of(session, batch), shared=True)
                 totals.fold_events(session, batch, sign=-1)
+            else:  # their exposure_totals rows go with them (ON DELETE CASCADE)
+                totals.lock_users(session, _exposed_users(session, batch), shared=False)
+                totals.unroll_exposures(session, batch)
             session.execute(delete(model).where(model.id.in_(batch)))
             counts[name] += len(batch)
             batches += 1

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     and_,
     any_,
     case,
@@ -36,14 +37,15 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import DateTime
 
-from splitlab.storage.models import Event, Exposure, ExposureTotal
+from splitlab.storage.models import Event, Exposure, ExposureTotal, VariantTotal
 
 #: Events this long before an exposure are its pre-exposure window (the CUPED covariate).
 PRE_WINDOW = timedelta(days=14)
@@ -99,22 +101,104 @@ def lock_users(session: Session, users: Iterable[tuple[int, str]], *, shared: bo
     )
 
 
+#: ``variant_totals``' sums, in the order ``contributions`` gives one user's share of them.
+ROLLUP_COLUMNS = (
+    "count_post",
+    "count_post_sq",
+    "count_pre",
+    "count_pre_sq",
+    "count_cross",
+    "value_post",
+    "value_post_sq",
+    "value_pre",
+    "value_pre_sq",
+    "value_cross",
+    "users_post",
+    "users_pre",
+    "users_both",
+)
+_TOTALS = ("post_count", "post_sum", "pre_count", "pre_sum")
+_KEYS = ("experiment_id", "bucket_version", "variant_id", "event_type")
+
+
+def contributions(
+    post_count: Any, post_sum: Any, pre_count: Any, pre_sum: Any
+) -> list[ColumnElement[Any]]:
+    """One user's share of each of ``ROLLUP_COLUMNS``, from their ``exposure_totals`` row."""
+    after, before = post_count > 0, pre_count > 0
+    return [
+        post_count,
+        post_count * post_count,
+        pre_count,
+        pre_count * pre_count,
+        post_count * pre_count,
+        post_sum,
+        post_sum * post_sum,
+        pre_sum,
+        pre_sum * pre_sum,
+        post_sum * pre_sum,
+        case((after, 1), else_=0),
+        case((before, 1), else_=0),
+        case((and_(after, before), 1), else_=0),
+    ]
+
+
+def _insert(session: Session) -> Any:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return postgresql.insert if postgres else sqlite.insert
+
+
+def _add_to_rollup(session: Session, rows: Select[*tuple[Any, ...]]) -> Any:
+    """``INSERT … ON CONFLICT`` adding ``rows`` (the keys, then ``ROLLUP_COLUMNS``) to
+    ``variant_totals``, taking its rows in key order so that writers never deadlock."""
+    statement = _insert(session)(VariantTotal).from_select([*_KEYS, *ROLLUP_COLUMNS], rows)
+    added = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=list(_KEYS),
+        set_={name: getattr(VariantTotal, name) + getattr(added, name) for name in ROLLUP_COLUMNS},
+    )
+
+
+def _rollup_delta(keys: list[Any], new: list[Any], old: list[Any]) -> Select[*tuple[Any, ...]]:
+    """Per variant and event type, what changing these users' totals from ``old`` to ``new``
+    adds to each sum of the rollup."""
+    return (
+        select(
+            *keys,
+            *(
+                func.sum(after - before)
+                for after, before in zip(contributions(*new), contributions(*old), strict=True)
+            ),
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+
+
 def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
-    """Add (or with ``sign=-1`` subtract) the events matching ``where`` to their exposures."""
+    """Add (or with ``sign=-1`` subtract) the events matching ``where`` to their exposures,
+    and what that changes to their variants' rollup.
+
+    The rollup needs each changed user's totals before and after. On PostgreSQL one statement
+    does both: the upsert's ``RETURNING`` gives the new totals (after any concurrent writer of
+    the same row, whose lock it waited for), and old = new - delta. On SQLite, whose writers
+    are serial, the old totals are read first. Rows are upserted in key order, so that two
+    writers of the same users take their row locks in the same order.
+    """
     post = Event.timestamp >= Exposure.exposed_at
     value = func.coalesce(Event.value, 0.0) * sign
     one = literal(sign)
-    rows = (
+    delta = (
         select(
-            Exposure.id,
-            Event.event_type,
-            Exposure.experiment_id,
-            Exposure.bucket_version,
-            Exposure.variant_id,
-            func.sum(case((post, one), else_=0)),
-            func.sum(case((post, value), else_=0.0)),
-            func.sum(case((post, 0), else_=one)),
-            func.sum(case((post, 0.0), else_=value)),
+            Exposure.id.label("exposure_id"),
+            Event.event_type.label("event_type"),
+            Exposure.experiment_id.label("experiment_id"),
+            Exposure.bucket_version.label("bucket_version"),
+            Exposure.variant_id.label("variant_id"),
+            func.sum(case((post, one), else_=0)).label("post_count"),
+            func.sum(case((post, value), else_=0.0)).label("post_sum"),
+            func.sum(case((post, 0), else_=one)).label("pre_count"),
+            func.sum(case((post, 0.0), else_=value)).label("pre_sum"),
         )
         .select_from(Event)
         .join(
@@ -135,30 +219,106 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
             Exposure.bucket_version,
             Exposure.variant_id,
         )
+    ).cte("delta")
+    columns = ["exposure_id", "event_type", *_KEYS[:3], *_TOTALS]
+    statement = _insert(session)(ExposureTotal).from_select(
+        columns,
+        select(*(delta.c[name] for name in columns)).order_by(
+            delta.c.exposure_id, delta.c.event_type
+        ),
     )
-    columns = [
-        "exposure_id",
-        "event_type",
-        "experiment_id",
-        "bucket_version",
-        "variant_id",
-        "post_count",
-        "post_sum",
-        "pre_count",
-        "pre_sum",
-    ]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(ExposureTotal).from_select(columns, rows)
     added = statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["exposure_id", "event_type"],
-            set_={
-                name: getattr(ExposureTotal, name) + getattr(added, name)
-                for name in ("post_count", "post_sum", "pre_count", "pre_sum")
-            },
-        )
+    upsert = statement.on_conflict_do_update(
+        index_elements=["exposure_id", "event_type"],
+        set_={name: getattr(ExposureTotal, name) + getattr(added, name) for name in _TOTALS},
     )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ("exposure_id", "event_type", *_KEYS[:3])
+        up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte(
+            "up"
+        )
+        # Each changed row's new totals (from ``up``) and delta (from ``delta``), paired by
+        # grouping their union on the row's key rather than by a join: the planner cannot
+        # estimate either CTE, and a nested loop over a batch's rows would be quadratic.
+        none_added = [literal(0).label(f"added_{name}") for name in _TOTALS]
+        none_new = [literal(0).label(name) for name in _TOTALS]
+        added_cols = [delta.c[name].label(f"added_{name}") for name in _TOTALS]
+        both = union_all(
+            select(*(up.c[name] for name in (*ids, *_TOTALS)), *none_added),
+            select(*(delta.c[name] for name in ids), *none_new, *added_cols),
+        ).subquery()
+        new = [both.c[name] for name in _TOTALS]
+        deltas = [both.c[f"added_{name}"] for name in _TOTALS]
+        changes = (
+            select(
+                *(both.c[name] for name in _KEYS),
+                *(func.sum(column) for column in new),
+                *(func.sum(n) - func.sum(d) for n, d in zip(new, deltas, strict=True)),
+            )
+            .group_by(both.c.exposure_id, *(both.c[name] for name in _KEYS))
+            .subquery()
+        )
+        values = list(changes.c)
+        session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
+        return
+    before = aliased(ExposureTotal)
+    old = [func.coalesce(getattr(before, name), 0) for name in _TOTALS]
+    changes = (
+        select(
+            *(delta.c[name] for name in _KEYS),
+            *(o + delta.c[name] for o, name in zip(old, _TOTALS, strict=True)),
+            *old,
+        )
+        .join_from(
+            delta,
+            before,
+            and_(
+                before.exposure_id == delta.c.exposure_id, before.event_type == delta.c.event_type
+            ),
+            isouter=True,
+        )
+        .subquery()
+    )
+    values = list(changes.c)
+    session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
+    session.execute(upsert)
+
+
+def refresh_rollup(session: Session, experiment_id: int) -> None:
+    """Recompute an experiment's ``variant_totals`` from its ``exposure_totals``."""
+    session.execute(delete(VariantTotal).where(VariantTotal.experiment_id == experiment_id))
+    t = ExposureTotal
+    keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
+    rows = (
+        select(
+            *keys,
+            *(func.sum(c) for c in contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)),
+        )
+        .where(t.experiment_id == experiment_id)
+        .group_by(*keys)
+    )
+    session.execute(_add_to_rollup(session, rows))
+
+
+def unroll_exposures(session: Session, exposure_ids: list[int]) -> None:
+    """Take exposures about to be deleted (by row id) out of their variants' rollup."""
+    if not exposure_ids:
+        return
+    t = ExposureTotal
+    keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
+    rows = (
+        select(
+            *keys,
+            *(
+                -func.sum(c)
+                for c in contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)
+            ),
+        )
+        .where(_ids_in(t.exposure_id, session, exposure_ids))
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    session.execute(_add_to_rollup(session, rows))
 
 
 def _ids_in(
@@ -184,6 +344,7 @@ def fold_exposures(session: Session, exposure_ids: list[int]) -> None:
 
 
 def rebuild(session: Session, experiment_id: int) -> None:
-    """Recompute an experiment's totals from its exposures and the raw events."""
+    """Recompute an experiment's totals and rollup from its exposures and the raw events."""
     session.execute(delete(ExposureTotal).where(ExposureTotal.experiment_id == experiment_id))
+    session.execute(delete(VariantTotal).where(VariantTotal.experiment_id == experiment_id))
     _fold(session, Exposure.experiment_id == experiment_id)

@@ -1,7 +1,7 @@
 """Every ORM model, imported here so that ``Base.metadata`` is complete for Alembic."""
 
 from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Metric, Variant
-from splitlab.storage.models.tracking import Event, Exposure, ExposureTotal
+from splitlab.storage.models.tracking import Event, Exposure, ExposureTotal, VariantTotal
 from splitlab.storage.models.workspace import ApiToken, DashboardSession, User, Workspace
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "Metric",
     "User",
     "Variant",
+    "VariantTotal",
     "Workspace",
 ]

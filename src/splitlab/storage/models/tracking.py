@@ -101,3 +101,34 @@ class ExposureTotal(Base):
     post_sum: Mapped[float] = mapped_column(Float, default=0.0)
     pre_count: Mapped[int] = mapped_column(BigInteger, default=0)
     pre_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class VariantTotal(Base):
+    """The sums over one variant's ``exposure_totals`` of one event type: what analysis reads.
+
+    Kept exact from each write's per-user deltas by ``events.totals`` (a user's new totals'
+    contributions minus their old ones), so that sufficient statistics cost the same at a
+    thousand users or a million. ``count_*`` are over event counts, ``value_*`` over value sums,
+    ``post`` after exposure, ``pre`` in the window before, ``cross`` the product of the two;
+    ``users_*`` count users with any event after, before, and both (conversions).
+    """
+
+    __tablename__ = "variant_totals"
+
+    experiment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    variant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count_post: Mapped[int] = mapped_column(BigInteger, default=0)
+    count_post_sq: Mapped[int] = mapped_column(BigInteger, default=0)
+    count_pre: Mapped[int] = mapped_column(BigInteger, default=0)
+    count_pre_sq: Mapped[int] = mapped_column(BigInteger, default=0)
+    count_cross: Mapped[int] = mapped_column(BigInteger, default=0)
+    value_post: Mapped[float] = mapped_column(Float, default=0.0)
+    value_post_sq: Mapped[float] = mapped_column(Float, default=0.0)
+    value_pre: Mapped[float] = mapped_column(Float, default=0.0)
+    value_pre_sq: Mapped[float] = mapped_column(Float, default=0.0)
+    value_cross: Mapped[float] = mapped_column(Float, default=0.0)
+    users_post: Mapped[int] = mapped_column(BigInteger, default=0)
+    users_pre: Mapped[int] = mapped_column(BigInteger, default=0)
+    users_both: Mapped[int] = mapped_column(BigInteger, default=0)
