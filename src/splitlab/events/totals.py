@@ -26,13 +26,20 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     ColumnElement,
+    Float,
+    Integer,
+    MetaData,
     Select,
+    String,
+    Table,
     and_,
     any_,
     case,
     delete,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -42,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import DateTime
 
@@ -77,6 +85,23 @@ def _shift_sqlite(element: _shift_days, compiler: Any, **kw: Any) -> str:
         f"strftime('%Y-%m-%d %H:%M:%f', {compiler.process(column, **kw)}, "
         f"'-' || {compiler.process(days, **kw)} || ' days')"
     )
+
+
+#: A batch's per-exposure deltas on SQLite, staged so the fold computes them once.
+_SQLITE_DELTA = Table(
+    "fold_delta",
+    MetaData(),
+    Column("exposure_id", Integer, primary_key=True),
+    Column("event_type", String, primary_key=True),
+    Column("experiment_id", Integer),
+    Column("bucket_version", Integer),
+    Column("variant_id", Integer),
+    Column("post_count", Integer),
+    Column("post_sum", Float),
+    Column("pre_count", Integer),
+    Column("pre_sum", Float),
+    prefixes=["TEMPORARY"],
+)
 
 
 def lock_users(session: Session, users: Iterable[tuple[int, str]], *, shared: bool) -> None:
@@ -175,6 +200,26 @@ def _rollup_delta(keys: list[Any], new: list[Any], old: list[Any]) -> Select[*tu
     )
 
 
+_TOTALS_COLUMNS = ["exposure_id", "event_type", *_KEYS[:3], *_TOTALS]
+
+
+def _upsert_totals(insert: Any, deltas: Any) -> Any:
+    """``INSERT … ON CONFLICT`` adding per-exposure ``deltas`` to ``exposure_totals``, in key
+    order, so that two writers of the same users take their row locks in the same order."""
+    c = deltas.c
+    statement = insert(ExposureTotal).from_select(
+        _TOTALS_COLUMNS,
+        select(*(c[name] for name in _TOTALS_COLUMNS)).order_by(c.exposure_id, c.event_type),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["exposure_id", "event_type"],
+        set_={
+            name: getattr(ExposureTotal, name) + getattr(statement.excluded, name)
+            for name in _TOTALS
+        },
+    )
+
+
 def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
     """Add (or with ``sign=-1`` subtract) the events matching ``where`` to their exposures,
     and what that changes to their variants' rollup.
@@ -220,19 +265,8 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
             Exposure.variant_id,
         )
     ).cte("delta")
-    columns = ["exposure_id", "event_type", *_KEYS[:3], *_TOTALS]
-    statement = _insert(session)(ExposureTotal).from_select(
-        columns,
-        select(*(delta.c[name] for name in columns)).order_by(
-            delta.c.exposure_id, delta.c.event_type
-        ),
-    )
-    added = statement.excluded
-    upsert = statement.on_conflict_do_update(
-        index_elements=["exposure_id", "event_type"],
-        set_={name: getattr(ExposureTotal, name) + getattr(added, name) for name in _TOTALS},
-    )
     if session.get_bind().dialect.name == "postgresql":
+        upsert = _upsert_totals(postgresql.insert, delta)
         ids = ("exposure_id", "event_type", *_KEYS[:3])
         up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte(
             "up"
@@ -261,27 +295,31 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
         values = list(changes.c)
         session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
         return
+    # SQLite: the batch's deltas are computed once into a temporary table (the connection's
+    # own), then read twice: with the old totals for the rollup, then by the upsert.
+    session.execute(CreateTable(_SQLITE_DELTA, if_not_exists=True))
+    session.execute(delete(_SQLITE_DELTA))
+    session.execute(insert(_SQLITE_DELTA).from_select(_TOTALS_COLUMNS, select(delta)))
+    staged = _SQLITE_DELTA.c
     before = aliased(ExposureTotal)
     old = [func.coalesce(getattr(before, name), 0) for name in _TOTALS]
     changes = (
         select(
-            *(delta.c[name] for name in _KEYS),
-            *(o + delta.c[name] for o, name in zip(old, _TOTALS, strict=True)),
+            *(staged[name] for name in _KEYS),
+            *(o + staged[name] for o, name in zip(old, _TOTALS, strict=True)),
             *old,
         )
         .join_from(
-            delta,
+            _SQLITE_DELTA,
             before,
-            and_(
-                before.exposure_id == delta.c.exposure_id, before.event_type == delta.c.event_type
-            ),
+            and_(before.exposure_id == staged.exposure_id, before.event_type == staged.event_type),
             isouter=True,
         )
         .subquery()
     )
     values = list(changes.c)
     session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
-    session.execute(upsert)
+    session.execute(_upsert_totals(sqlite.insert, _SQLITE_DELTA))
 
 
 def refresh_rollup(session: Session, experiment_id: int) -> None:
