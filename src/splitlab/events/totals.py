@@ -22,7 +22,8 @@ import json
 import zlib
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Table,
     and_,
     any_,
+    bindparam,
     case,
     delete,
     func,
@@ -50,7 +52,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.schema import CreateTable
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.expression import Executable, FunctionElement
 from sqlalchemy.types import DateTime
 
 from splitlab.storage.models import Event, Exposure, ExposureTotal, VariantTotal
@@ -102,6 +104,7 @@ _SQLITE_DELTA = Table(
     Column("pre_sum", Float),
     prefixes=["TEMPORARY"],
 )
+_CREATE_SQLITE_DELTA = CreateTable(_SQLITE_DELTA, if_not_exists=True)
 
 
 def lock_users(session: Session, users: Iterable[tuple[int, str]], *, shared: bool) -> None:
@@ -168,15 +171,14 @@ def contributions(
     ]
 
 
-def _insert(session: Session) -> Any:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    return postgresql.insert if postgres else sqlite.insert
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-def _add_to_rollup(session: Session, rows: Select[*tuple[Any, ...]]) -> Any:
+def _add_to_rollup(dialect: str, rows: Select[*tuple[Any, ...]]) -> Any:
     """``INSERT … ON CONFLICT`` adding ``rows`` (the keys, then ``ROLLUP_COLUMNS``) to
     ``variant_totals``, taking its rows in key order so that writers never deadlock."""
-    statement = _insert(session)(VariantTotal).from_select([*_KEYS, *ROLLUP_COLUMNS], rows)
+    statement = _insert(dialect)(VariantTotal).from_select([*_KEYS, *ROLLUP_COLUMNS], rows)
     added = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=list(_KEYS),
@@ -220,9 +222,35 @@ def _upsert_totals(insert: Any, deltas: Any) -> Any:
     )
 
 
-def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
-    """Add (or with ``sign=-1`` subtract) the events matching ``where`` to their exposures,
-    and what that changes to their variants' rollup.
+#: What a fold starts from: stored events by row id, new exposures by row id, or one experiment.
+_FoldBy = Literal["events", "exposures", "experiment"]
+
+
+def _fold(session: Session, by: _FoldBy, key: int | list[int], sign: int = 1) -> None:
+    """Add (or with ``sign=-1`` subtract) the events selected by ``by`` and ``key`` to their
+    exposures' totals, and what that changes to their variants' rollup."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if by == "experiment":
+        params: dict[str, Any] = {"experiment_id": key}
+    else:
+        params = {"ids": key if postgres else json.dumps(key)}
+    # Core execution on the session's connection: given parameters, an ORM-enabled INSERT
+    # would take them for rows of a bulk insert.
+    connection = session.connection()
+    if postgres:
+        (statement,) = _fold_plan("postgresql", by, sign)
+        connection.execute(statement, params)
+        return
+    stage, *rest = _fold_plan("sqlite", by, sign)
+    connection.execute(_CREATE_SQLITE_DELTA)
+    if connection.execute(stage, params).rowcount:
+        for statement in rest:
+            connection.execute(statement)
+
+
+@cache
+def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
+    """The statements of a fold, built once per kind (SQLAlchemy then caches their SQL).
 
     The rollup needs each changed user's totals before and after. On PostgreSQL one statement
     does both: the upsert's ``RETURNING`` gives the new totals (after any concurrent writer of
@@ -230,6 +258,10 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
     are serial, the old totals are read first. Rows are upserted in key order, so that two
     writers of the same users take their row locks in the same order.
     """
+    if by == "experiment":
+        where = Exposure.experiment_id == bindparam("experiment_id")
+    else:
+        where = _ids_in(Event.id if by == "events" else Exposure.id, dialect)
     post = Event.timestamp >= Exposure.exposed_at
     value = func.coalesce(Event.value, 0.0) * sign
     one = literal(sign)
@@ -265,7 +297,7 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
             Exposure.variant_id,
         )
     ).cte("delta")
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         upsert = _upsert_totals(postgresql.insert, delta)
         ids = ("exposure_id", "event_type", *_KEYS[:3])
         up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte(
@@ -293,13 +325,11 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
             .subquery()
         )
         values = list(changes.c)
-        session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
-        return
-    # SQLite: the batch's deltas are computed once into a temporary table (the connection's
-    # own), then read twice: with the old totals for the rollup, then by the upsert.
-    session.execute(CreateTable(_SQLITE_DELTA, if_not_exists=True))
-    session.execute(delete(_SQLITE_DELTA))
-    session.execute(insert(_SQLITE_DELTA).from_select(_TOTALS_COLUMNS, select(delta)))
+        return (_add_to_rollup(dialect, _rollup_delta(values[:4], values[4:8], values[8:])),)
+    # SQLite: the deltas are computed once into a temporary table (the connection's own), then
+    # read twice: with the old totals for the rollup, then by the upsert; and emptied. A new
+    # exposure of a user without events stages nothing, and the fold ends there.
+    stage = insert(_SQLITE_DELTA).from_select(_TOTALS_COLUMNS, select(delta))
     staged = _SQLITE_DELTA.c
     before = aliased(ExposureTotal)
     old = [func.coalesce(getattr(before, name), 0) for name in _TOTALS]
@@ -318,8 +348,12 @@ def _fold(session: Session, where: ColumnElement[bool], sign: int = 1) -> None:
         .subquery()
     )
     values = list(changes.c)
-    session.execute(_add_to_rollup(session, _rollup_delta(values[:4], values[4:8], values[8:])))
-    session.execute(_upsert_totals(sqlite.insert, _SQLITE_DELTA))
+    return (
+        stage,
+        _add_to_rollup(dialect, _rollup_delta(values[:4], values[4:8], values[8:])),
+        _upsert_totals(sqlite.insert, _SQLITE_DELTA),
+        delete(_SQLITE_DELTA),
+    )
 
 
 def refresh_rollup(session: Session, experiment_id: int) -> None:
@@ -335,13 +369,14 @@ def refresh_rollup(session: Session, experiment_id: int) -> None:
         .where(t.experiment_id == experiment_id)
         .group_by(*keys)
     )
-    session.execute(_add_to_rollup(session, rows))
+    session.execute(_add_to_rollup(session.get_bind().dialect.name, rows))
 
 
 def unroll_exposures(session: Session, exposure_ids: list[int]) -> None:
     """Take exposures about to be deleted (by row id) out of their variants' rollup."""
     if not exposure_ids:
         return
+    dialect = session.get_bind().dialect.name
     t = ExposureTotal
     keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
     rows = (
@@ -352,37 +387,36 @@ def unroll_exposures(session: Session, exposure_ids: list[int]) -> None:
                 for c in contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)
             ),
         )
-        .where(_ids_in(t.exposure_id, session, exposure_ids))
+        .where(_ids_in(t.exposure_id, dialect))
         .group_by(*keys)
         .order_by(*keys)
     )
-    session.execute(_add_to_rollup(session, rows))
+    ids = exposure_ids if dialect == "postgresql" else json.dumps(exposure_ids)
+    session.connection().execute(_add_to_rollup(dialect, rows), {"ids": ids})
 
 
-def _ids_in(
-    column: QueryableAttribute[int], session: Session, ids: list[int]
-) -> ColumnElement[bool]:
-    """``column IN ids`` as one bound parameter (an array, or a JSON text on SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, postgresql.ARRAY(BigInteger)))
-    members = func.json_each(json.dumps(ids)).table_valued("value")
+def _ids_in(column: QueryableAttribute[int], dialect: str) -> ColumnElement[bool]:
+    """``column IN :ids``, one bound parameter: an array, or a JSON text on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(BigInteger)))
+    members = func.json_each(bindparam("ids", type_=String)).table_valued("value")
     return column.in_(select(members.c.value))
 
 
 def fold_events(session: Session, event_ids: list[int], *, sign: int = 1) -> None:
     """Fold stored events (by row id) into the totals of the exposures they count for."""
     if event_ids:
-        _fold(session, _ids_in(Event.id, session, event_ids), sign)
+        _fold(session, "events", event_ids, sign)
 
 
 def fold_exposures(session: Session, exposure_ids: list[int]) -> None:
     """Fold the events already stored into the totals of new exposures (by row id)."""
     if exposure_ids:
-        _fold(session, _ids_in(Exposure.id, session, exposure_ids))
+        _fold(session, "exposures", exposure_ids)
 
 
 def rebuild(session: Session, experiment_id: int) -> None:
     """Recompute an experiment's totals and rollup from its exposures and the raw events."""
     session.execute(delete(ExposureTotal).where(ExposureTotal.experiment_id == experiment_id))
     session.execute(delete(VariantTotal).where(VariantTotal.experiment_id == experiment_id))
-    _fold(session, Exposure.experiment_id == experiment_id)
+    _fold(session, "experiment", experiment_id)
