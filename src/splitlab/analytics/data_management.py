@@ -58,17 +58,9 @@ def _deletable_exposures(workspace_ids: list[int], cutoff: datetime) -> Any:
     )
 
 
-def _users_of(session: Session, event_ids: list[int]) -> list[tuple[int, str]]:
-    users = select(Event.workspace_id, Event.user_id).where(Event.id.in_(event_ids)).distinct()
-    return [(workspace_id, user_id) for workspace_id, user_id in session.execute(users)]
-
-
-def _exposed_users(session: Session, exposure_ids: list[int]) -> list[tuple[int, str]]:
-    users = (
-        select(Exposure.workspace_id, Exposure.user_id)
-        .where(Exposure.id.in_(exposure_ids))
-        .distinct()
-    )
+def _users_of(session: Session, model: Any, ids: list[int]) -> list[tuple[int, str]]:
+    """The ``(workspace_id, user_id)`` of these events or exposures (by row id)."""
+    users = select(model.workspace_id, model.user_id).where(model.id.in_(ids)).distinct()
     return [(workspace_id, user_id) for workspace_id, user_id in session.execute(users)]
 
 
@@ -104,10 +96,10 @@ def cleanup(
                 break
             # Keep the per-user totals and the per-variant rollup of finished experiments exact.
             if model is Event:
-                totals.lock_users(session, _users_of(session, batch), shared=True)
+                totals.lock_users(session, _users_of(session, Event, batch), shared=True)
                 totals.fold_events(session, batch, sign=-1)
             else:  # their exposure_totals rows go with them (ON DELETE CASCADE)
-                totals.lock_users(session, _exposed_users(session, batch), shared=False)
+                totals.lock_users(session, _users_of(session, Exposure, batch), shared=False)
                 totals.unroll_exposures(session, batch)
             session.execute(delete(model).where(model.id.in_(batch)))
             counts[name] += len(batch)

@@ -205,11 +205,11 @@ def _rollup_delta(keys: list[Any], new: list[Any], old: list[Any]) -> Select[*tu
 _TOTALS_COLUMNS = ["exposure_id", "event_type", *_KEYS[:3], *_TOTALS]
 
 
-def _upsert_totals(insert: Any, deltas: Any) -> Any:
+def _upsert_totals(dialect: str, deltas: Any) -> Any:
     """``INSERT … ON CONFLICT`` adding per-exposure ``deltas`` to ``exposure_totals``, in key
     order, so that two writers of the same users take their row locks in the same order."""
     c = deltas.c
-    statement = insert(ExposureTotal).from_select(
+    statement = _insert(dialect)(ExposureTotal).from_select(
         _TOTALS_COLUMNS,
         select(*(c[name] for name in _TOTALS_COLUMNS)).order_by(c.exposure_id, c.event_type),
     )
@@ -229,19 +229,20 @@ _FoldBy = Literal["events", "exposures", "experiment"]
 def _fold(session: Session, by: _FoldBy, key: int | list[int], sign: int = 1) -> None:
     """Add (or with ``sign=-1`` subtract) the events selected by ``by`` and ``key`` to their
     exposures' totals, and what that changes to their variants' rollup."""
-    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect = session.get_bind().dialect.name
     if by == "experiment":
         params: dict[str, Any] = {"experiment_id": key}
     else:
-        params = {"ids": key if postgres else json.dumps(key)}
+        assert isinstance(key, list)
+        params = {"ids": _ids_param(dialect, key)}
     # Core execution on the session's connection: given parameters, an ORM-enabled INSERT
     # would take them for rows of a bulk insert.
     connection = session.connection()
-    if postgres:
-        (statement,) = _fold_plan("postgresql", by, sign)
+    if dialect == "postgresql":
+        (statement,) = _fold_plan(dialect, by, sign)
         connection.execute(statement, params)
         return
-    stage, *rest = _fold_plan("sqlite", by, sign)
+    stage, *rest = _fold_plan(dialect, by, sign)
     connection.execute(_CREATE_SQLITE_DELTA)
     if connection.execute(stage, params).rowcount:
         for statement in rest:
@@ -298,7 +299,7 @@ def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
         )
     ).cte("delta")
     if dialect == "postgresql":
-        upsert = _upsert_totals(postgresql.insert, delta)
+        upsert = _upsert_totals(dialect, delta)
         ids = ("exposure_id", "event_type", *_KEYS[:3])
         up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte(
             "up"
@@ -351,24 +352,28 @@ def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
     return (
         stage,
         _add_to_rollup(dialect, _rollup_delta(values[:4], values[4:8], values[8:])),
-        _upsert_totals(sqlite.insert, _SQLITE_DELTA),
+        _upsert_totals(dialect, _SQLITE_DELTA),
         delete(_SQLITE_DELTA),
+    )
+
+
+def _rollup_of(where: ColumnElement[bool], sign: int = 1) -> Select[*tuple[Any, ...]]:
+    """The rollup sums of the ``exposure_totals`` rows matching ``where`` (negated: -1)."""
+    t = ExposureTotal
+    keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
+    shares = contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)
+    return (
+        select(*keys, *(func.sum(share) * sign for share in shares))
+        .where(where)
+        .group_by(*keys)
+        .order_by(*keys)
     )
 
 
 def refresh_rollup(session: Session, experiment_id: int) -> None:
     """Recompute an experiment's ``variant_totals`` from its ``exposure_totals``."""
     session.execute(delete(VariantTotal).where(VariantTotal.experiment_id == experiment_id))
-    t = ExposureTotal
-    keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
-    rows = (
-        select(
-            *keys,
-            *(func.sum(c) for c in contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)),
-        )
-        .where(t.experiment_id == experiment_id)
-        .group_by(*keys)
-    )
+    rows = _rollup_of(ExposureTotal.experiment_id == experiment_id)
     session.execute(_add_to_rollup(session.get_bind().dialect.name, rows))
 
 
@@ -377,22 +382,10 @@ def unroll_exposures(session: Session, exposure_ids: list[int]) -> None:
     if not exposure_ids:
         return
     dialect = session.get_bind().dialect.name
-    t = ExposureTotal
-    keys = [t.experiment_id, t.bucket_version, t.variant_id, t.event_type]
-    rows = (
-        select(
-            *keys,
-            *(
-                -func.sum(c)
-                for c in contributions(t.post_count, t.post_sum, t.pre_count, t.pre_sum)
-            ),
-        )
-        .where(_ids_in(t.exposure_id, dialect))
-        .group_by(*keys)
-        .order_by(*keys)
+    rows = _rollup_of(_ids_in(ExposureTotal.exposure_id, dialect), sign=-1)
+    session.connection().execute(
+        _add_to_rollup(dialect, rows), {"ids": _ids_param(dialect, exposure_ids)}
     )
-    ids = exposure_ids if dialect == "postgresql" else json.dumps(exposure_ids)
-    session.connection().execute(_add_to_rollup(dialect, rows), {"ids": ids})
 
 
 def _ids_in(column: QueryableAttribute[int], dialect: str) -> ColumnElement[bool]:
@@ -401,6 +394,11 @@ def _ids_in(column: QueryableAttribute[int], dialect: str) -> ColumnElement[bool
         return column == any_(bindparam("ids", type_=postgresql.ARRAY(BigInteger)))
     members = func.json_each(bindparam("ids", type_=String)).table_valued("value")
     return column.in_(select(members.c.value))
+
+
+def _ids_param(dialect: str, ids: list[int]) -> Any:
+    """The value of ``_ids_in``'s parameter."""
+    return ids if dialect == "postgresql" else json.dumps(ids)
 
 
 def fold_events(session: Session, event_ids: list[int], *, sign: int = 1) -> None:
