@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic_core import to_json
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from splitlab.events import totals
-from splitlab.storage.base import as_id
+from splitlab.storage.base import as_id, sqlite_time
 from splitlab.storage.models import Experiment, Exposure, User, Variant
 
 
@@ -90,6 +90,44 @@ def find_exposures(
     return found
 
 
+#: Both statements take the exposures as one JSON array of ``_EXPOSURE_COLUMNS`` rows (one bound
+#: parameter, unpacked by the database), as ``events.repository`` does for events: a multi-row
+#: ``VALUES`` cost SQLAlchemy about 150 ms of compiling per 1,000 rows.
+_EXPOSURE_COLUMNS = (
+    "workspace_id",
+    "experiment_id",
+    "variant_id",
+    "user_id",
+    "bucket_version",
+    "is_override",
+    "context",
+    "exposed_at",
+)
+_PG_INSERT_EXPOSURES = text(
+    f"""
+    INSERT INTO exposures ({", ".join(_EXPOSURE_COLUMNS)})
+    SELECT (e->>0)::integer, (e->>1)::integer, (e->>2)::integer, e->>3, (e->>4)::integer,
+           (e->>5)::boolean, e->6, (e->>7)::timestamptz
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
+    ON CONFLICT (experiment_id, bucket_version, user_id) DO NOTHING
+    RETURNING id
+    """
+)
+# ``WHERE true`` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+_SQLITE_INSERT_EXPOSURES = text(
+    f"""
+    INSERT INTO exposures ({", ".join(_EXPOSURE_COLUMNS)})
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+           json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+           json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+           json_extract(value, '$[6]'), json_extract(value, '$[7]')
+    FROM json_each(:rows) WHERE true
+    ON CONFLICT (experiment_id, bucket_version, user_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
 def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert exposures, leaving any that already exist untouched (first exposure wins).
 
@@ -101,17 +139,22 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     totals.lock_users(session, {(r["workspace_id"], r["user_id"]) for r in rows}, shared=False)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new: list[int] = []
-    for start in range(0, len(rows), 500):
-        statement = insert(Exposure).values(rows[start : start + 500])
-        new += session.scalars(
-            statement.on_conflict_do_nothing(
-                index_elements=["experiment_id", "bucket_version", "user_id"]
-            ).returning(Exposure.id)
-        )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # Timestamps as each database parses them: ISO 8601 with its offset for ``timestamptz``,
+    # SQLite's stored text format there (it compares timestamps as text).
+    stamp = _iso_time if postgres else sqlite_time
+    encoded = to_json(
+        [[*(r[c] for c in _EXPOSURE_COLUMNS[:-1]), stamp(r["exposed_at"])] for r in rows]
+    ).decode()
+    statement = _PG_INSERT_EXPOSURES if postgres else _SQLITE_INSERT_EXPOSURES
+    new = list(session.scalars(statement, {"rows": encoded}))
     totals.fold_exposures(session, new)
+
+
+def _iso_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise TypeError(f"not a timezone-aware datetime: {value!r}")
+    return value.isoformat()
 
 
 def list_exposures(

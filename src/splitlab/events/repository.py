@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from pydantic_core import to_json
@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from splitlab.events import totals
+from splitlab.storage.base import sqlite_time
 from splitlab.storage.models import Event
 
 
@@ -61,19 +62,6 @@ _SQLITE_INSERT = text(
 _ZERO = timedelta(0)
 
 
-def _aware(value: Any) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise TypeError(f"not a timezone-aware datetime: {value!r}")
-    return value
-
-
-def _sqlite_time(value: Any) -> str:
-    # Exactly how SQLAlchemy stores UTCDateTime on SQLite (naive UTC, always with microseconds),
-    # so stored texts compare correctly with every other timestamp column.
-    naive = _aware(value).astimezone(UTC).replace(tzinfo=None)
-    return naive.isoformat(" ", "microseconds")
-
-
 def insert_events(
     session: Session, workspace_id: int, received_at: datetime, events: Sequence[NewEvent]
 ) -> set[str]:
@@ -102,8 +90,8 @@ def insert_events(
         params: dict[str, Any] = {"received_at": received_at}
     else:
         # SQLite compares timestamps as text, so they must be in its exact stored format.
-        rows = json.dumps(events, default=_sqlite_time, allow_nan=False, separators=(",", ":"))
-        params = {"received_at": _sqlite_time(received_at)}
+        rows = json.dumps(events, default=sqlite_time, allow_nan=False, separators=(",", ":"))
+        params = {"received_at": sqlite_time(received_at)}
     params |= {"workspace_id": workspace_id, "rows": rows}
     totals.lock_users(session, {(workspace_id, e.user_id) for e in events}, shared=True)
     inserted = session.execute(_PG_INSERT if postgres else _SQLITE_INSERT, params).all()

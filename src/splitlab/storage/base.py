@@ -55,6 +55,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def sqlite_time(value: Any) -> str:
+    """``value`` exactly as ``UTCDateTime`` stores it on SQLite (naive UTC, always with
+    microseconds), for statements that bind timestamps as text: SQLite compares them as text,
+    so any other format would sort wrongly against the stored ones."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError(f"not a timezone-aware datetime: {value!r}")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 #: The largest integer every supported backend can bind (SQLite INTEGER, PostgreSQL BIGINT).
 #: Anything larger names no row, and sending it to the database would be an error, not a miss.
 MAX_ID = 2**63 - 1
