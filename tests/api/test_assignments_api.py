@@ -9,8 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from splitlab.assignment.service import Assigner, AssignmentRequest
 from splitlab.storage.engine import Database
-from splitlab.storage.models import Exposure
+from splitlab.storage.models import Exposure, Variant
+from splitlab.workspaces import service as workspaces
+from tests.auth.conftest import bearer, secret
 from tests.factories import experiment_body
 
 URL = "/api/experiments/checkout-test"
@@ -176,6 +179,55 @@ def test_force_variant_is_an_override_and_is_recorded(client: TestClient, db: Da
     assert (sticky["variant_key"], sticky["is_override"]) == ("treatment", True)
 
 
+def test_force_variant_on_an_exposed_user_replaces_their_exposure(
+    client: TestClient, db: Database
+) -> None:
+    running(client)
+    shown = assign(client, "qa-2")["variant_key"]
+    other = "treatment" if shown == "control" else "control"
+    forced = assign(client, "qa-2", force_variant=other)
+    assert (forced["variant_key"], forced["is_override"], forced["reason"]) == (
+        other,
+        True,
+        "override",
+    )
+    with db.session_scope() as session:
+        stored = session.execute(
+            select(Variant.key, Exposure.is_override).join(
+                Variant, Variant.id == Exposure.variant_id
+            )
+        ).one()
+        assert tuple(stored) == (other, True)
+    sticky = assign(client, "qa-2")
+    assert (sticky["variant_key"], sticky["is_override"], sticky["reason"]) == (
+        other,
+        True,
+        "sticky",
+    )
+    track = {"user_id": "qa-2", "metric_name": "m", "value": 1, "metric_type": "count"}
+    metrics = f"{URL}/metrics"
+    assert client.post(metrics, json={**track, "variant_key": other}).status_code == 201
+    refused = client.post(metrics, json={**track, "variant_key": shown})
+    assert (refused.status_code, refused.json()["code"]) == (409, "variant_mismatch")
+
+
+def test_forcing_the_same_variant_again_answers_the_stored_override(
+    client: TestClient, db: Database
+) -> None:
+    running(client)
+    assigner = Assigner()
+    request = AssignmentRequest("qa-3", force_variant="treatment")
+    with db.session_scope() as session:
+        workspace = workspaces.require(session, "default")
+        first = assigner.assign(session, workspace, "checkout-test", request)
+    with db.session_scope() as session:
+        workspace = workspaces.require(session, "default")
+        again = assigner.assign(session, workspace, "checkout-test", request)
+        stored = session.scalars(select(Exposure)).one()
+    assert again.assigned_at == first.assigned_at == stored.exposed_at
+    assert (again.variant_key, again.is_override, stored.is_override) == ("treatment", True, True)
+
+
 def test_force_variant_must_name_a_variant(client: TestClient) -> None:
     running(client)
     response = client.post(f"{URL}/assignments", json={"user_id": "u", "force_variant": "purple"})
@@ -195,6 +247,32 @@ def test_get_assignment_returns_the_sticky_variant(client: TestClient) -> None:
     got = client.get(f"{URL}/assignments/u1").json()
     assert got["variant_key"] == posted["variant_key"]
     assert got["reason"] == "sticky"
+
+
+def test_a_readonly_token_reads_assignments_without_recording_any(
+    client: TestClient, db: Database
+) -> None:
+    experiment = running(client)
+    readonly = bearer(secret(client, scope="readonly"))
+    routes = (
+        f"{URL}/assignments/{{}}",
+        f"/api/v1/assignments/experiments/{experiment['id']}/assignment/{{}}",
+    )
+    for route in routes:
+        first = client.get(route.format("reader-1"), headers=readonly)
+        again = client.get(route.format("reader-1"), headers=readonly)
+        assert first.status_code == again.status_code == 200, first.text
+        # Unrecorded, yet deterministic: the variant the user would get.
+        assert first.json()["variant_key"] == again.json()["variant_key"]
+        assert first.json()["reason"] == "assigned"
+    assert exposures(db) == 0
+    recorded = assign(client, "reader-2")
+    for route in routes:
+        seen = client.get(route.format("reader-2"), headers=readonly).json()
+        assert (seen["variant_key"], seen["reason"]) == (recorded["variant_key"], "sticky")
+    writer = bearer(secret(client, scope="experiment"))
+    assert client.get(routes[1].format("writer-1"), headers=writer).status_code == 200
+    assert exposures(db) == 2
 
 
 def test_namespaces_keep_experiments_mutually_exclusive(client: TestClient) -> None:

@@ -361,6 +361,32 @@ def test_retention_cleanup_takes_deleted_exposures_out_of_the_rollup(
     assert_matches_oracle(db, experiment)
 
 
+def test_forcing_an_exposed_user_takes_them_out_of_the_analysis(
+    client: TestClient, db: Database
+) -> None:
+    experiment = seed_data(client, db)
+    before = statistics(db, experiment)
+    with db.session_scope() as session:
+        rows = session.execute(
+            select(Exposure.user_id, Variant.key)
+            .join(Variant, Variant.id == Exposure.variant_id)
+            .where(Exposure.experiment_id == experiment.id, Exposure.is_override.is_(False))
+            .order_by(Exposure.id)
+            .limit(12)
+        ).all()
+    for user_id, key in rows:
+        forced = "a" if key != "a" else "b"
+        response = client.post(
+            "/api/experiments/checkout-test/assignments",
+            json={"user_id": user_id, "force_variant": forced},
+        )
+        assert response.json()["variant_key"] == forced
+    after = statistics(db, experiment)
+    assert sum(m["views"][0] for m in after.values()) > 0
+    assert after != before
+    assert_matches_oracle(db, experiment)
+
+
 def test_the_migration_backfills_totals_of_data_stored_before_it(
     database_url: str, tmp_path: Any
 ) -> None:

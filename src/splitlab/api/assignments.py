@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.assignment.service import MAX_BATCH, Assigner, Assignment, AssignmentRequest
+from splitlab.auth.tokens import Scope
 
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
 
@@ -107,12 +108,15 @@ def get_assignment(
     key: str,
     user_id: PathUserId,
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     workspace: WorkspaceDep,
     assigner: AssignerDep,
 ) -> AssignmentRead:
-    """The user's assignment: their sticky variant, or a fresh evaluation on stored properties."""
-    return AssignmentRead.of(assigner.assign(session, workspace, key, AssignmentRequest(user_id)))
+    """The user's assignment: their sticky variant, or a fresh evaluation on stored properties
+    (recorded as their exposure; a readonly token records nothing)."""
+    request = AssignmentRequest(user_id)
+    record = principal.can(Scope.EXPERIMENT)
+    return AssignmentRead.of(assigner.assign(session, workspace, key, request, record=record))
 
 
 @router.post("/{key}/assignments/batch", response_model=BatchRead, responses=ERRORS)

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from splitlab.events import totals
 from splitlab.storage.base import as_id, sqlite_time
-from splitlab.storage.models import Experiment, Exposure, User, Variant
+from splitlab.storage.models import Experiment, Exposure, ExposureTotal, User, Variant
 
 
 def experiment_version(
@@ -149,6 +149,42 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     statement = _PG_INSERT_EXPOSURES if postgres else _SQLITE_INSERT_EXPOSURES
     new = list(session.scalars(statement, {"rows": encoded}))
     totals.fold_exposures(session, new)
+
+
+def override_exposure(
+    session: Session,
+    *,
+    workspace_id: int,
+    experiment_id: int,
+    bucket_version: int,
+    user_id: str,
+    variant_id: int,
+    context: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Make a user's stored exposure an override of ``variant_id`` (``force_variant`` on a user
+    already exposed), so that what is stored is what they are shown from now on.
+
+    Forced exposures are never analysed: the exposure's totals leave its variant's rollup and
+    are deleted first, under the user's exclusive lock, as retention clean-up does.
+    """
+    totals.lock_users(session, {(workspace_id, user_id)}, shared=False)
+    exposure_id = session.scalar(
+        select(Exposure.id).where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.user_id == user_id,
+        )
+    )
+    if exposure_id is None:
+        return
+    totals.unroll_exposures(session, [exposure_id])
+    session.execute(delete(ExposureTotal).where(ExposureTotal.exposure_id == exposure_id))
+    session.execute(
+        update(Exposure)
+        .where(Exposure.id == exposure_id)
+        .values(variant_id=variant_id, is_override=True, context=context, exposed_at=at)
+    )
 
 
 def _iso_time(value: datetime) -> str:

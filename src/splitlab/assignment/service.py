@@ -116,9 +116,15 @@ class Assigner:
         request: AssignmentRequest,
         *,
         properties: dict[str, Any] | None = None,
+        record: bool = True,
     ) -> Assignment:
-        """Assign one user, recording the exposure the first time they are in the experiment."""
-        return self._assign(session, self.config(session, workspace, ref), request, properties)
+        """Assign one user, recording the exposure the first time they are in the experiment.
+
+        With ``record=False`` (a read-only caller) nothing is written: the answer is the user's
+        stored assignment, else the variant they would get, which is not kept.
+        """
+        config = self.config(session, workspace, ref)
+        return self._assign(session, config, request, properties, record=record)
 
     def _assign(
         self,
@@ -126,6 +132,8 @@ class Assigner:
         config: AssignmentConfig,
         request: AssignmentRequest,
         properties: dict[str, Any] | None,
+        *,
+        record: bool = True,
     ) -> Assignment:
         now = utcnow()
 
@@ -151,8 +159,9 @@ class Assigner:
             index = self._forced_index(config, request.force_variant)
             if config.status != "running":
                 return answer(-1, Reason.NOT_RUNNING)
-            self._record(session, config, request, index, is_override=True, at=now)
-            return answer(index, Reason.OVERRIDE, is_override=True)
+            stored = self._record(session, config, request, index, is_override=True, at=now)
+            at = now if stored is None else datetime.fromisoformat(stored.exposed_at)
+            return answer(index, Reason.OVERRIDE, is_override=True, at=at)
         if config.status != "running":
             return answer(-1, Reason.NOT_RUNNING)
 
@@ -173,6 +182,8 @@ class Assigner:
         decision = decide(config, request.user_id, self._attributes(request, properties))
         if not decision.in_experiment:
             return answer(-1, decision.reason)
+        if not record:
+            return answer(decision.index, decision.reason)
         stored = self._record(session, config, request, decision.index, is_override=False, at=now)
         if (
             config.sticky
@@ -247,7 +258,8 @@ class Assigner:
         is_override: bool,
         at: datetime,
     ) -> StickyAssignment | None:
-        """Write the exposure if it is the user's first, and return the one that is stored."""
+        """Write the exposure if it is the user's first (an override replaces an earlier one),
+        and return the one that is stored."""
         repository.insert_exposures(
             session,
             [self._exposure_row(config, request.user_id, index, is_override, request.context, at)],
@@ -257,6 +269,21 @@ class Assigner:
         )
         if found is None:  # pragma: no cover - the insert above guarantees a row
             return None
+        if is_override and found[:2] != (config.variant_keys[index], True):
+            # ``force_variant`` on a user exposed before: the override replaces what they were
+            # shown (and takes them out of the analysis, as every forced exposure is), so that
+            # the stored exposure, sticky answers and seed 000's metric checks all agree.
+            repository.override_exposure(
+                session,
+                workspace_id=config.workspace_id,
+                experiment_id=config.experiment_id,
+                bucket_version=config.bucket_version,
+                user_id=request.user_id,
+                variant_id=config.variant_ids[index],
+                context=request.context,
+                at=at,
+            )
+            found = (config.variant_keys[index], True, at)
         sticky = StickyAssignment(found[0], found[1], found[2].isoformat())
         if self.redis is not None:
             queue_sticky(

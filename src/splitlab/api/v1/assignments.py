@@ -13,6 +13,7 @@ from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
 from splitlab.assignment.service import MAX_BATCH, AssignmentRequest
+from splitlab.auth.tokens import Scope
 
 router = APIRouter(tags=["v1: assignments"])
 
@@ -82,12 +83,15 @@ def get_user_assignment(
     experiment_id: str,
     user_id: PathUserId,
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     workspace: WorkspaceDep,
     assigner: AssignerDep,
 ) -> AssignmentReadV1:
-    """The user's variant: sticky if assigned before, else evaluated (exposure recorded)."""
-    return _v1(assigner.assign(session, workspace, experiment_id, AssignmentRequest(user_id)))
+    """The user's variant: sticky if assigned before, else evaluated and its exposure recorded.
+    A readonly token records nothing: it gets the stored variant, or the one the user would get."""
+    request = AssignmentRequest(user_id)
+    record = principal.can(Scope.EXPERIMENT)
+    return _v1(assigner.assign(session, workspace, experiment_id, request, record=record))
 
 
 @router.post(
