@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pydantic_core import to_json
-from sqlalchemy import func, select, text
+from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.orm import Session
 
 from splitlab.events import totals
@@ -29,7 +28,7 @@ class NewEvent(NamedTuple):
 
 
 #: Both statements take the batch as one JSON array of ``NewEvent`` rows (one bound parameter,
-#: unpacked by the database in C), insert what is new and return the ids they inserted.
+#: unpacked by the database in C) and insert what is new; PostgreSQL's returns the new row ids.
 _COLUMNS = (
     "workspace_id, experiment_id, event_id, user_id, event_type, value, properties, "
     "timestamp, received_at"
@@ -41,7 +40,7 @@ _PG_INSERT = text(
            e->5, COALESCE((e->>6)::timestamptz, :received_at), :received_at
     FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
     ON CONFLICT (workspace_id, event_id) DO NOTHING
-    RETURNING id, event_id
+    RETURNING id
     """
 )
 # ``WHERE true`` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
@@ -54,9 +53,10 @@ _SQLITE_INSERT = text(
            :received_at
     FROM json_each(:rows) WHERE true
     ON CONFLICT (workspace_id, event_id) DO NOTHING
-    RETURNING id, event_id
     """
 )
+#: The largest event row id (SQLite: the last row of the rowid B-tree, one page read).
+_LAST_EVENT_ID = select(func.max(Event.id))
 
 
 _ZERO = timedelta(0)
@@ -64,12 +64,14 @@ _ZERO = timedelta(0)
 
 def insert_events(
     session: Session, workspace_id: int, received_at: datetime, events: Sequence[NewEvent]
-) -> set[str]:
-    """Insert events, skipping ``(workspace, event_id)`` pairs already stored.
+) -> int:
+    """Insert events, skipping ``(workspace, event_id)`` pairs already stored; returns how many
+    were new (the rest were duplicates).
 
-    Returns the event ids actually inserted (``RETURNING``), so the caller can tell new events
-    from duplicates without another query. The new events are folded into the per-user totals
-    analysis reads (``events.totals``), under the users' shared locks, in the same transaction.
+    The new events are folded into the per-user totals analysis reads (``events.totals``),
+    under the users' shared locks, in the same transaction: on PostgreSQL by the row ids the
+    insert returns; on SQLite, whose writers are serial, as the rows above the largest id
+    stored before the insert, so nothing comes back from the insert at all.
 
     The batch travels as one JSON array that the database unpacks (``jsonb_array_elements`` on
     PostgreSQL, ``json_each`` on SQLite): no statement per row or per batch to compile, and no
@@ -77,26 +79,31 @@ def insert_events(
     that every value is storable (finite numbers, no NUL, timezone-aware timestamps).
     """
     if not events:
-        return set()
+        return 0
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        # pydantic-core encodes the lot in Rust, datetimes included (ISO 8601, which
-        # PostgreSQL parses): half the time of ``json.dumps`` with a ``default`` per timestamp.
-        # Values are finite (``events.schemas``); a NaN would reach PostgreSQL and fail loudly.
         # A naive time would be read in the session's time zone, so none may pass unnoticed.
         if any(e.timestamp is not None and e.timestamp.utcoffset() != _ZERO for e in events):
             raise TypeError("event timestamps must be timezone-aware UTC datetimes")
-        rows = to_json(events).decode()
-        params: dict[str, Any] = {"received_at": received_at}
+        rows: Any = events
+        stamp: Any = received_at
     else:
         # SQLite compares timestamps as text, so they must be in its exact stored format.
-        rows = json.dumps(events, default=sqlite_time, allow_nan=False, separators=(",", ":"))
-        params = {"received_at": sqlite_time(received_at)}
-    params |= {"workspace_id": workspace_id, "rows": rows}
+        rows = [(*e[:6], None if e.timestamp is None else sqlite_time(e.timestamp)) for e in events]
+        stamp = sqlite_time(received_at)
+    # pydantic-core encodes the lot in Rust (datetimes as ISO 8601, which PostgreSQL parses).
+    # Values are finite (``events.schemas``); a NaN would reach the database and fail loudly.
+    params = {"workspace_id": workspace_id, "rows": to_json(rows).decode(), "received_at": stamp}
     totals.lock_users(session, {(workspace_id, e.user_id) for e in events}, shared=True)
-    inserted = session.execute(_PG_INSERT if postgres else _SQLITE_INSERT, params).all()
-    totals.fold_events(session, [row_id for row_id, _ in inserted])
-    return {event_id for _, event_id in inserted}
+    if postgres:
+        ids = list(session.scalars(_PG_INSERT, params))
+        totals.fold_events(session, ids)
+        return len(ids)
+    floor = session.scalar(_LAST_EVENT_ID) or 0
+    inserted = cast(CursorResult[Any], session.execute(_SQLITE_INSERT, params)).rowcount
+    if inserted:
+        totals.fold_events_after(session, floor)
+    return inserted
 
 
 def get_events(session: Session, workspace_id: int, event_ids: list[str]) -> list[Event]:

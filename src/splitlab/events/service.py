@@ -189,11 +189,11 @@ def _store_batch(
         seen.add(row.event_id)
         rows.append(row)
     inserted = repository.insert_events(session, workspace.id, now, rows)
-    duplicates += len(rows) - len(inserted)
+    duplicates += len(rows) - inserted
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
         received=received,
-        accepted=len(inserted),
+        accepted=inserted,
         duplicates=duplicates,
         rejected=rejected,
         event_ids=event_ids,

@@ -222,8 +222,9 @@ def _upsert_totals(dialect: str, deltas: Any) -> Any:
     )
 
 
-#: What a fold starts from: stored events by row id, new exposures by row id, or one experiment.
-_FoldBy = Literal["events", "exposures", "experiment"]
+#: What a fold starts from: stored events by row id, new exposures by row id, or one experiment;
+#: on SQLite also the events above a row id (those its one writer has just inserted).
+_FoldBy = Literal["events", "exposures", "experiment", "events_after"]
 
 
 def _fold(session: Session, by: _FoldBy, key: int | list[int], sign: int = 1) -> None:
@@ -232,6 +233,8 @@ def _fold(session: Session, by: _FoldBy, key: int | list[int], sign: int = 1) ->
     dialect = session.get_bind().dialect.name
     if by == "experiment":
         params: dict[str, Any] = {"experiment_id": key}
+    elif by == "events_after":
+        params = {"floor": key}
     else:
         assert isinstance(key, list)
         params = {"ids": _ids_param(dialect, key)}
@@ -261,6 +264,8 @@ def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
     """
     if by == "experiment":
         where = Exposure.experiment_id == bindparam("experiment_id")
+    elif by == "events_after":
+        where = Event.id > bindparam("floor")
     else:
         where = _ids_in(Event.id if by == "events" else Exposure.id, dialect)
     post = Event.timestamp >= Exposure.exposed_at
@@ -405,6 +410,15 @@ def fold_events(session: Session, event_ids: list[int], *, sign: int = 1) -> Non
     """Fold stored events (by row id) into the totals of the exposures they count for."""
     if event_ids:
         _fold(session, "events", event_ids, sign)
+
+
+def fold_events_after(session: Session, floor: int) -> None:
+    """SQLite: fold the events whose row ids are above ``floor``, the largest before this
+    transaction's insert. Its writers are serial and new row ids are above every stored one, so
+    those are exactly the events it inserted, with no list of ids to send back and forth."""
+    if session.get_bind().dialect.name != "sqlite":
+        raise RuntimeError("row ids tell new events apart only on SQLite, whose writers are serial")
+    _fold(session, "events_after", floor)
 
 
 def fold_exposures(session: Session, exposure_ids: list[int]) -> None:
