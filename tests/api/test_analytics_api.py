@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from splitlab.analytics import data_management
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Event, Exposure
 from tests.factories import experiment_body
@@ -200,3 +203,58 @@ def test_data_stats(client: TestClient) -> None:
     assert stats["rows"]["events"] == 5
     assert stats["oldest_event"] <= stats["newest_event"]
     assert stats["database_size_bytes"] > 0
+
+
+CLEAN_EVERYTHING = {
+    "retention_days": 30,
+    "cleanup_events": True,
+    "cleanup_assignments": True,
+    "cleanup_outbox": True,
+}
+
+
+def test_cleanup_never_touches_a_paused_experiment(client: TestClient, db: Database) -> None:
+    traffic(client)
+    assert client.post("/api/experiments/checkout-test/pause").status_code == 200
+    _age_everything(db, 100)
+    body = client.post("/api/v1/data-management/cleanup", json=CLEAN_EVERYTHING).json()
+    assert body["deleted"] == {"events": 0, "assignments": 0, "outbox": 0}
+    assert (_count(db, Event), _count(db, Exposure)) == (25, 20)
+
+
+def test_cleanup_deletes_in_batches_of_bounded_size(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traffic(client)
+    client.post("/api/experiments/checkout-test/conclude")
+    _age_everything(db, 100)
+    monkeypatch.setattr(data_management, "BATCH_SIZE", 3)
+    body = client.post("/api/v1/data-management/cleanup", json=CLEAN_EVERYTHING).json()
+    assert body["deleted"] == {"events": 25, "assignments": 20, "outbox": 0}
+    assert body["batches"] == math.ceil(25 / 3) + math.ceil(20 / 3)
+    assert (_count(db, Event), _count(db, Exposure)) == (0, 0)
+
+
+def test_cleanup_deletes_a_finished_experiments_events_of_users_still_in_another(
+    client: TestClient, db: Database
+) -> None:
+    """Tagged events count for their own experiment only; untagged ones feed every experiment
+    their user is in, so those stay while one of them is live."""
+    traffic(client)
+    client.post("/api/experiments/checkout-test/conclude")
+    other = experiment_body(key="still-running", name="Still running")
+    assert client.post("/api/experiments/", json=other).status_code == 201
+    assert client.post("/api/experiments/still-running/start").status_code == 200
+    exposed = client.post("/api/experiments/still-running/assignments", json={"user_id": "u0"})
+    assert exposed.json()["in_experiment"] is True
+    untagged = {"user_id": "u0", "event_type": "page_view"}
+    assert client.post("/api/v1/events/", json=untagged).status_code == 201
+    _age_everything(db, 100)
+    body = client.post(
+        "/api/v1/data-management/cleanup",
+        json={**CLEAN_EVERYTHING, "cleanup_assignments": False},
+    ).json()
+    assert body["deleted"]["events"] == 25
+    with db.session_scope() as session:
+        left = session.execute(select(Event.user_id, Event.experiment_id)).all()
+    assert [tuple(row) for row in left] == [("u0", None)]

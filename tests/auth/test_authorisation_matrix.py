@@ -280,7 +280,12 @@ def test_every_admin_route_answers_403_to_an_experiment_token(client: TestClient
     assert isinstance(app, FastAPI)
     experiment = secret(client, scope="experiment")
     admin_only = [e for e in protected(app) if e.scope is Scope.ADMIN]
-    assert {e.path for e in admin_only} >= {"/api/v1/api-tokens/", "/api/v1/api-tokens/{token_id}"}
+    assert {e.path for e in admin_only} >= {
+        "/api/v1/api-tokens/",
+        "/api/v1/api-tokens/{token_id}",
+        "/api/v1/data-management/cleanup",
+        "/api/v1/data-management/stats",
+    }
     statuses = _status_by_route(client, experiment, admin_only)
     assert {route: s for route, s in statuses.items() if s != 403} == {}
 

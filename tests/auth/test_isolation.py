@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from splitlab.storage.engine import Database
+from splitlab.storage.models import Event
 from tests.auth.conftest import WORKSPACE_A, WORKSPACE_B, assert_error, bearer, issue, secret
 
 
@@ -133,3 +136,19 @@ def test_unbound_token_without_a_workspace_reads_the_default_one(
 def test_unknown_workspace_is_404(client: TestClient) -> None:
     response = client.get("/api/v1/users/", params={"workspace": "nowhere"})
     assert assert_error(response, 404)["code"] == "workspace_not_found"
+
+
+def test_an_event_id_is_unique_per_workspace_not_across_them(
+    client: TestClient, db: Database, two_workspaces: tuple[str, str]
+) -> None:
+    event = {"event_id": "order-1", "user_id": "u1", "event_type": "purchase"}
+    for workspace in two_workspaces:
+        writer = bearer(secret(client, scope="experiment", workspace=workspace))
+        first = client.post("/api/v1/events/batch", json={"events": [event]}, headers=writer)
+        again = client.post("/api/v1/events/batch", json={"events": [event]}, headers=writer)
+        assert (first.json()["accepted"], again.json()["duplicates"]) == (1, 1), workspace
+    with db.session_scope() as session:
+        stored = list(
+            session.scalars(select(Event.workspace_id).where(Event.event_id == "order-1"))
+        )
+    assert len(stored) == len(set(stored)) == 2

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import delete, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from splitlab.events import totals
@@ -35,7 +35,8 @@ class CleanupResult:
 def _deletable_events(workspace_ids: list[int], cutoff: datetime) -> Any:
     live = select(Experiment.id).where(Experiment.status.in_(PROTECTED))
     # An event without an experiment still feeds the analysis of every live experiment its user
-    # is exposed to, so it is protected too.
+    # is exposed to, so it is protected too; an event tagged with an experiment counts for that
+    # experiment alone (``events.totals``), so only its own status matters.
     exposed_in_live = exists().where(
         Exposure.workspace_id == Event.workspace_id,
         Exposure.user_id == Event.user_id,
@@ -44,8 +45,10 @@ def _deletable_events(workspace_ids: list[int], cutoff: datetime) -> Any:
     return select(Event.id).where(
         Event.workspace_id.in_(workspace_ids),
         Event.timestamp < cutoff,
-        ~Event.experiment_id.in_(live) | Event.experiment_id.is_(None),
-        ~exposed_in_live,
+        or_(
+            Event.experiment_id.is_not(None) & Event.experiment_id.not_in(live),
+            Event.experiment_id.is_(None) & ~exposed_in_live,
+        ),
     )
 
 
