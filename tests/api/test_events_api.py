@@ -278,3 +278,74 @@ def test_unknown_metric_type_is_422(client: TestClient) -> None:
         },
     )
     assert response.status_code == 422
+
+
+#: A deferred foreign key that every events insert breaks: the database accepts the rows and
+#: refuses the COMMIT, a real commit-time failure on either backend.
+_FAIL_AT_COMMIT = {
+    "sqlite": [
+        "CREATE TABLE guard_parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE commit_guard (parent INTEGER REFERENCES guard_parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE TRIGGER fail_at_commit AFTER INSERT ON events"
+        " BEGIN INSERT INTO commit_guard VALUES (1); END",
+    ],
+    "postgresql": [
+        "CREATE TABLE guard_parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE commit_guard (parent INTEGER REFERENCES guard_parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE FUNCTION guard() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN INSERT INTO commit_guard VALUES (1); RETURN NULL; END $$",
+        "CREATE TRIGGER fail_at_commit AFTER INSERT ON events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION guard()",
+    ],
+}
+_UNDO = {
+    "sqlite": ["DROP TRIGGER fail_at_commit"],
+    "postgresql": ["DROP TRIGGER fail_at_commit ON events", "DROP FUNCTION guard()"],
+}
+
+
+def test_a_batch_whose_commit_fails_gets_no_2xx_and_stores_nothing(
+    client: TestClient, db: Database
+) -> None:
+    dialect = db.engine.dialect.name
+    with db.engine.begin() as connection:
+        for statement in _FAIL_AT_COMMIT[dialect]:
+            connection.exec_driver_sql(statement)
+    try:
+        events = [{"user_id": f"u{i}", "event_type": "view"} for i in range(100)]
+        # As a real server answers: the error is sent, not raised into the test.
+        served = TestClient(client.app, raise_server_exceptions=False, headers=client.headers)
+        response = served.post("/api/v1/events/batch", json={"events": events})
+    finally:
+        with db.engine.begin() as connection:
+            for statement in [
+                *_UNDO[dialect],
+                "DROP TABLE commit_guard",
+                "DROP TABLE guard_parent",
+            ]:
+                connection.exec_driver_sql(statement)
+    assert response.status_code == 500, response.text
+    assert response.json()["code"] == "internal_error"
+    assert stored(db) == 0
+
+
+def test_tracking_a_defined_metric_records_the_event_type_it_reads(
+    client: TestClient, db: Database
+) -> None:
+    running(client)
+    definitions = "/api/experiments/checkout-test/metric-definitions"
+    defined = {"name": "revenue", "event_type": "purchase", "kind": "numeric"}
+    assert client.post(definitions, json=defined).status_code == 201
+    variant = client.post(
+        "/api/experiments/checkout-test/assignments", json={"user_id": "u1"}
+    ).json()["variant_key"]
+    track = {"user_id": "u1", "variant_key": variant, "metric_name": "revenue", "value": 12.5}
+    url = "/api/experiments/checkout-test/metrics"
+    assert client.post(url, json={**track, "metric_type": "numeric"}).status_code == 201
+    with db.session_scope() as session:
+        assert session.scalars(select(Event.event_type)).all() == ["purchase"]
+    refused = client.post(url, json={**track, "metric_type": "conversion"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "metric_kind_mismatch")
+    assert stored(db) == 1

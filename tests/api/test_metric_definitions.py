@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import threading
 
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from splitlab.metrics import service as metrics
+from splitlab.metrics.model import MetricKind
+from splitlab.storage.engine import Database
+from splitlab.storage.models import Experiment
 from tests.factories import experiment_body
 
 URL = "/api/experiments/checkout-test/metric-definitions"
@@ -62,3 +69,57 @@ def test_results_use_the_declared_event_type_and_direction(client: TestClient) -
     (metric,) = body["metrics"]
     assert metric["name"] == "bought"
     assert sum(v["mean"] * v["users"] for v in metric["variants"]) == 10
+
+
+def test_two_first_metrics_defined_at_once_make_one_primary(
+    client: TestClient, db: Database
+) -> None:
+    """The second definition waits for the first to commit, then numbers itself after it."""
+    client.post("/api/experiments/", json=experiment_body())
+    second_done = threading.Event()
+    failures: list[BaseException] = []
+
+    def define(name: str) -> None:
+        with db.session_scope() as session:
+            experiment = session.scalars(select(Experiment)).one()
+            metrics.ensure_metric(session, experiment, name=name, kind=MetricKind.NUMERIC)
+
+    def second() -> None:
+        try:
+            define("signup")
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            second_done.set()
+
+    with db.session_scope() as session:
+        experiment = session.scalars(select(Experiment)).one()
+        metrics.ensure_metric(session, experiment, name="revenue", kind=MetricKind.NUMERIC)
+        thread = threading.Thread(target=second)
+        thread.start()
+        # The other definition cannot get past the experiment's lock while this one is open.
+        assert not second_done.wait(0.5)
+    thread.join(timeout=30)
+    assert not failures, failures
+    roles = {m["name"]: m["role"] for m in client.get(URL).json()}
+    assert roles == {"revenue": "primary", "signup": "secondary"}
+
+
+def test_variant_values_count_an_event_without_a_value_as_zero(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post("/api/experiments/checkout-test/start")
+    variant = client.post(
+        "/api/experiments/checkout-test/assignments", json={"user_id": "u1"}
+    ).json()["variant_key"]
+    for properties in ({"value": 10}, {}):
+        event = {"experiment_id": "checkout-test", "user_id": "u1", "event_type": "purchase"}
+        response = client.post("/api/v1/events/", json={**event, "properties": properties})
+        assert response.status_code == 201, response.text
+    summary = client.get(f"/api/experiments/checkout-test/metrics/{variant}").json()
+    assert summary["metrics"]["purchase"] == {
+        "count": 2,
+        "sum": 10.0,
+        "mean": 5.0,
+        "min": 0.0,
+        "max": 10.0,
+    }

@@ -199,6 +199,10 @@ def test_batch_cut_by_sigkill_is_stored_exactly_once_after_restart_and_retry(
         outcome = in_flight.finish()
         survived = len(stored_event_ids(store, prefix))
         outcomes.append((fraction, outcome, survived))
+        # A batch is one transaction: all of it or none survives, and a 2xx means all of it.
+        assert survived in (0, BATCH), outcomes
+        if 200 <= outcome.get("status", 0) < 300:
+            assert survived == BATCH, outcomes
 
         server = launch()  # the same database, as an operator restarting the service would
         with client_for(server) as http:

@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from splitlab.errors import AppError, BadRequest
@@ -97,7 +98,18 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    """Anything unforeseen (a failed commit, the database gone) still answers in the one error
+    shape; Starlette re-raises the exception afterwards, so the server logs its traceback."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        body = {"error": "The database is unavailable; retry later", "code": "unavailable"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    body = {"error": "Internal server error; nothing was committed", "code": "internal_error"}
+    return JSONResponse(body, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

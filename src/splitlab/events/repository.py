@@ -125,16 +125,18 @@ def variant_metric_summary(
     session: Session, *, workspace_id: int, experiment_id: int, bucket_version: int, variant_id: int
 ) -> list[tuple[str, int, float, float | None, float | None]]:
     """Per event type: count, sum, min, max of the values users of one variant tracked after
-    their exposure (seed 000's per-variant metrics)."""
+    their exposure (seed 000's per-variant metrics). An event without a value counts as 0, as
+    it does in analysis (``events.totals``), so that min <= mean <= max always holds."""
     from splitlab.storage.models import Exposure
 
+    value = func.coalesce(Event.value, 0.0)
     rows = session.execute(
         select(
             Event.event_type,
             func.count(Event.id),
-            func.coalesce(func.sum(Event.value), 0.0),
-            func.min(Event.value),
-            func.max(Event.value),
+            func.coalesce(func.sum(value), 0.0),
+            func.min(value),
+            func.max(value),
         )
         .join(
             Exposure,

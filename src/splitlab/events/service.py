@@ -235,11 +235,17 @@ def track_metric(
             f"User '{user_id}' is in variant '{exposure[0]}', not '{variant_key}'",
             code="variant_mismatch",
         )
-    metrics.ensure_metric(session, experiment, name=metric_name, kind=kind)
+    metric = metrics.ensure_metric(session, experiment, name=metric_name, kind=kind)
+    if metric.kind != kind.value:
+        raise Conflict(
+            f"Metric '{metric_name}' is defined as {metric.kind}, not {kind.value}",
+            code="metric_kind_mismatch",
+        )
     event = EventIn(
         experiment_id=experiment.id,
         user_id=user_id,
-        event_type=metric_name,
+        # A defined metric may read another event type than its name: track what it reads.
+        event_type=metric.event_type,
         value=value,
         properties={"variant_key": variant_key, "metric_type": metric_type},
         event_id=event_id,

@@ -39,7 +39,12 @@ def define_metric(
     role: MetricRole | None = None,
     higher_is_better: bool = True,
 ) -> Metric:
-    """Add a metric; the first one of an experiment is primary unless a role says otherwise."""
+    """Add a metric; the first one of an experiment is primary unless a role says otherwise.
+
+    The experiment's row is locked first, so that two first metrics defined at the same time
+    (two tracked names, on PostgreSQL) are numbered one after the other: one primary, not two.
+    """
+    session.execute(select(Experiment.id).where(Experiment.id == experiment.id).with_for_update())
     if find_metric(session, experiment.id, name) is not None:
         raise Conflict(f"Metric '{name}' is already defined", code="duplicate_metric")
     count = session.scalar(select(func.count()).where(Metric.experiment_id == experiment.id)) or 0

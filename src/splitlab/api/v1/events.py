@@ -65,7 +65,9 @@ class BatchBody(BaseModel):
 
 
 async def batch_body(request: Request) -> bytes:
-    """The raw request body, size-checked before anything parses it."""
+    """The raw request body, size-checked before anything parses it: refused from its
+    ``Content-Length`` when it declares one, else as soon as what has arrived passes the limit
+    (a chunked upload without a length is never buffered beyond 5 MB)."""
     length = request.headers.get("content-length")
     if (
         length is not None
@@ -74,10 +76,14 @@ async def batch_body(request: Request) -> bytes:
         and int(length) > service.MAX_BATCH_BYTES
     ):
         raise PayloadTooLarge("A batch may be at most 5 MB")
-    body = await request.body()
-    if len(body) > service.MAX_BATCH_BYTES:
-        raise PayloadTooLarge("A batch may be at most 5 MB")
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > service.MAX_BATCH_BYTES:
+            raise PayloadTooLarge("A batch may be at most 5 MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=EventRead, responses=ERRORS)
