@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from pydantic_core import to_json
-from sqlalchemy import CursorResult, func, select, text
+from sqlalchemy import CursorResult, column, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from splitlab.events import totals
@@ -28,20 +29,34 @@ class NewEvent(NamedTuple):
 
 
 #: Both statements take the batch as one JSON array of ``NewEvent`` rows (one bound parameter,
-#: unpacked by the database in C) and insert what is new; PostgreSQL's returns the new row ids.
-_COLUMNS = (
-    "workspace_id, experiment_id, event_id, user_id, event_type, value, properties, "
-    "timestamp, received_at"
+#: unpacked by the database in C) and insert what is new.
+_COLUMN_NAMES = (
+    "workspace_id",
+    "experiment_id",
+    "event_id",
+    "user_id",
+    "event_type",
+    "value",
+    "properties",
+    "timestamp",
+    "received_at",
 )
-_PG_INSERT = text(
-    f"""
-    INSERT INTO events ({_COLUMNS})
-    SELECT :workspace_id, (e->>0)::integer, e->>1, e->>2, e->>3, (e->>4)::double precision,
-           e->5, COALESCE((e->>6)::timestamptz, :received_at), :received_at
-    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
-    ON CONFLICT (workspace_id, event_id) DO NOTHING
-    RETURNING id
-    """
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+#: PostgreSQL's insert, as a statement that also folds what it inserted (``totals``).
+_PG_INSERT = totals.insert_and_fold_plan(
+    postgresql.insert(Event)
+    .from_select(
+        _COLUMN_NAMES,
+        text(
+            """
+            SELECT :workspace_id, (e->>0)::integer, e->>1, e->>2, e->>3,
+                   (e->>4)::double precision, e->5,
+                   COALESCE((e->>6)::timestamptz, :received_at), :received_at
+            FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
+            """
+        ).columns(*map(column, _COLUMN_NAMES)),
+    )
+    .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
 )
 # ``WHERE true`` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
 _SQLITE_INSERT = text(
@@ -69,9 +84,9 @@ def insert_events(
     were new (the rest were duplicates).
 
     The new events are folded into the per-user totals analysis reads (``events.totals``),
-    under the users' shared locks, in the same transaction: on PostgreSQL by the row ids the
-    insert returns; on SQLite, whose writers are serial, as the rows above the largest id
-    stored before the insert, so nothing comes back from the insert at all.
+    under the users' shared locks, in the same transaction: on PostgreSQL in the same statement
+    as the insert, from the rows its ``RETURNING`` gives; on SQLite, whose writers are serial,
+    as the rows above the largest id stored before the insert. Either way no row comes back.
 
     The batch travels as one JSON array that the database unpacks (``jsonb_array_elements`` on
     PostgreSQL, ``json_each`` on SQLite): no statement per row or per batch to compile, and no
@@ -96,9 +111,9 @@ def insert_events(
     params = {"workspace_id": workspace_id, "rows": to_json(rows).decode(), "received_at": stamp}
     totals.lock_users(session, {(workspace_id, e.user_id) for e in events}, shared=True)
     if postgres:
-        ids = list(session.scalars(_PG_INSERT, params))
-        totals.fold_events(session, ids)
-        return len(ids)
+        # Core execution: given parameters, an ORM-enabled INSERT would take them for rows.
+        inserted: int = session.connection().execute(_PG_INSERT, params).scalar_one()
+        return inserted
     floor = session.scalar(_LAST_EVENT_ID) or 0
     inserted = cast(CursorResult[Any], session.execute(_SQLITE_INSERT, params)).rowcount
     if inserted:

@@ -46,13 +46,14 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.schema import CreateTable
-from sqlalchemy.sql.expression import Executable, FunctionElement
+from sqlalchemy.sql.expression import Executable, FunctionElement, Insert
 from sqlalchemy.types import DateTime
 
 from splitlab.storage.models import Event, Exposure, ExposureTotal, VariantTotal
@@ -268,70 +269,9 @@ def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
         where = Event.id > bindparam("floor")
     else:
         where = _ids_in(Event.id if by == "events" else Exposure.id, dialect)
-    post = Event.timestamp >= Exposure.exposed_at
-    value = func.coalesce(Event.value, 0.0) * sign
-    one = literal(sign)
-    delta = (
-        select(
-            Exposure.id.label("exposure_id"),
-            Event.event_type.label("event_type"),
-            Exposure.experiment_id.label("experiment_id"),
-            Exposure.bucket_version.label("bucket_version"),
-            Exposure.variant_id.label("variant_id"),
-            func.sum(case((post, one), else_=0)).label("post_count"),
-            func.sum(case((post, value), else_=0.0)).label("post_sum"),
-            func.sum(case((post, 0), else_=one)).label("pre_count"),
-            func.sum(case((post, 0.0), else_=value)).label("pre_sum"),
-        )
-        .select_from(Event)
-        .join(
-            Exposure,
-            and_(
-                Exposure.workspace_id == Event.workspace_id,
-                Exposure.user_id == Event.user_id,
-                Exposure.is_override.is_(False),
-                or_(Event.experiment_id.is_(None), Event.experiment_id == Exposure.experiment_id),
-                Event.timestamp >= _shift_days(Exposure.exposed_at, literal(PRE_WINDOW.days)),
-            ),
-        )
-        .where(where)
-        .group_by(
-            Exposure.id,
-            Event.event_type,
-            Exposure.experiment_id,
-            Exposure.bucket_version,
-            Exposure.variant_id,
-        )
-    ).cte("delta")
+    delta = _delta(Event, Event, where, sign)
     if dialect == "postgresql":
-        upsert = _upsert_totals(dialect, delta)
-        ids = ("exposure_id", "event_type", *_KEYS[:3])
-        up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte(
-            "up"
-        )
-        # Each changed row's new totals (from ``up``) and delta (from ``delta``), paired by
-        # grouping their union on the row's key rather than by a join: the planner cannot
-        # estimate either CTE, and a nested loop over a batch's rows would be quadratic.
-        none_added = [literal(0).label(f"added_{name}") for name in _TOTALS]
-        none_new = [literal(0).label(name) for name in _TOTALS]
-        added_cols = [delta.c[name].label(f"added_{name}") for name in _TOTALS]
-        both = union_all(
-            select(*(up.c[name] for name in (*ids, *_TOTALS)), *none_added),
-            select(*(delta.c[name] for name in ids), *none_new, *added_cols),
-        ).subquery()
-        new = [both.c[name] for name in _TOTALS]
-        deltas = [both.c[f"added_{name}"] for name in _TOTALS]
-        changes = (
-            select(
-                *(both.c[name] for name in _KEYS),
-                *(func.sum(column) for column in new),
-                *(func.sum(n) - func.sum(d) for n, d in zip(new, deltas, strict=True)),
-            )
-            .group_by(both.c.exposure_id, *(both.c[name] for name in _KEYS))
-            .subquery()
-        )
-        values = list(changes.c)
-        return (_add_to_rollup(dialect, _rollup_delta(values[:4], values[4:8], values[8:])),)
+        return (_add_to_rollup(dialect, _pg_rollup_delta(delta)),)
     # SQLite: the deltas are computed once into a temporary table (the connection's own), then
     # read twice: with the old totals for the rollup, then by the upsert; and emptied. A new
     # exposure of a user without events stages nothing, and the fold ends there.
@@ -360,6 +300,102 @@ def _fold_plan(dialect: str, by: _FoldBy, sign: int) -> tuple[Executable, ...]:
         _upsert_totals(dialect, _SQLITE_DELTA),
         delete(_SQLITE_DELTA),
     )
+
+
+def _delta(events: Any, source: Any, where: ColumnElement[bool], sign: int) -> Any:
+    """Per exposure and event type, what the events of ``source`` (the events table, or the
+    rows an insert returns: ``events`` gives their columns) add to each total; a CTE."""
+    post = events.timestamp >= Exposure.exposed_at
+    value = func.coalesce(events.value, 0.0) * sign
+    one = literal(sign)
+    return (
+        select(
+            Exposure.id.label("exposure_id"),
+            events.event_type.label("event_type"),
+            Exposure.experiment_id.label("experiment_id"),
+            Exposure.bucket_version.label("bucket_version"),
+            Exposure.variant_id.label("variant_id"),
+            func.sum(case((post, one), else_=0)).label("post_count"),
+            func.sum(case((post, value), else_=0.0)).label("post_sum"),
+            func.sum(case((post, 0), else_=one)).label("pre_count"),
+            func.sum(case((post, 0.0), else_=value)).label("pre_sum"),
+        )
+        .select_from(source)
+        .join(
+            Exposure,
+            and_(
+                Exposure.workspace_id == events.workspace_id,
+                Exposure.user_id == events.user_id,
+                Exposure.is_override.is_(False),
+                or_(
+                    events.experiment_id.is_(None),
+                    events.experiment_id == Exposure.experiment_id,
+                ),
+                events.timestamp >= _shift_days(Exposure.exposed_at, literal(PRE_WINDOW.days)),
+            ),
+        )
+        .where(where)
+        .group_by(
+            Exposure.id,
+            events.event_type,
+            Exposure.experiment_id,
+            Exposure.bucket_version,
+            Exposure.variant_id,
+        )
+    ).cte("delta")
+
+
+def _pg_rollup_delta(delta: Any) -> Select[*tuple[Any, ...]]:
+    """PostgreSQL: upsert ``delta`` into ``exposure_totals`` and, from the new totals its
+    ``RETURNING`` gives (old = new - delta), what that changes to the variants' rollup."""
+    upsert = _upsert_totals("postgresql", delta)
+    ids = ("exposure_id", "event_type", *_KEYS[:3])
+    up = upsert.returning(*(getattr(ExposureTotal, name) for name in (*ids, *_TOTALS))).cte("up")
+    # Each changed row's new totals (from ``up``) and delta (from ``delta``), paired by
+    # grouping their union on the row's key rather than by a join: the planner cannot
+    # estimate either CTE, and a nested loop over a batch's rows would be quadratic.
+    none_added = [literal(0).label(f"added_{name}") for name in _TOTALS]
+    none_new = [literal(0).label(name) for name in _TOTALS]
+    added_cols = [delta.c[name].label(f"added_{name}") for name in _TOTALS]
+    both = union_all(
+        select(*(up.c[name] for name in (*ids, *_TOTALS)), *none_added),
+        select(*(delta.c[name] for name in ids), *none_new, *added_cols),
+    ).subquery()
+    new = [both.c[name] for name in _TOTALS]
+    deltas = [both.c[f"added_{name}"] for name in _TOTALS]
+    changes = (
+        select(
+            *(both.c[name] for name in _KEYS),
+            *(func.sum(column) for column in new),
+            *(func.sum(n) - func.sum(d) for n, d in zip(new, deltas, strict=True)),
+        )
+        .group_by(both.c.exposure_id, *(both.c[name] for name in _KEYS))
+        .subquery()
+    )
+    values = list(changes.c)
+    return _rollup_delta(values[:4], values[4:8], values[8:])
+
+
+def insert_and_fold_plan(insert_events: Insert) -> Select[int]:
+    """PostgreSQL: one statement that runs ``insert_events`` (an ``INSERT … ON CONFLICT DO
+    NOTHING`` into events), folds the rows it inserted, straight from its ``RETURNING``, into
+    their exposures' totals and the rollup, and answers how many rows it inserted.
+
+    Folding in the same statement saves reading the new events back by id, and sending their
+    ids to the client and back. The caller takes the users' shared locks first, as for any
+    fold. Build it once per insert statement (SQLAlchemy then caches its SQL).
+    """
+    ins = insert_events.returning(
+        Event.workspace_id,
+        Event.experiment_id,
+        Event.user_id,
+        Event.event_type,
+        Event.value,
+        Event.timestamp,
+    ).cte("ins")
+    delta = _delta(ins.c, ins, true(), 1)
+    rollup = _add_to_rollup("postgresql", _pg_rollup_delta(delta)).cte("rollup")
+    return select(func.count()).select_from(ins).add_cte(rollup)
 
 
 def _rollup_of(where: ColumnElement[bool], sign: int = 1) -> Select[*tuple[Any, ...]]:
