@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 import redis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from splitlab.app import create_app
+from splitlab.assignment.cache import StickyAssignment
 from splitlab.config import Settings
+from splitlab.storage.models import Experiment
 from tests.conftest import ADMIN_SECRET, require_service
 from tests.factories import experiment_body
 
@@ -126,3 +130,32 @@ def test_an_id_that_is_also_a_key_is_not_answered_from_the_cache(
     assert {a[0] for a in answers(cached, digits)} == {digits}
     flush()
     assert {a[0] for a in answers(cached, digits)} == {digits}
+
+
+def test_a_late_cache_fill_cannot_undo_an_override(
+    cached: TestClient, redis_client: redis.Redis
+) -> None:
+    """A reader that saw a user's exposure just before an override, and commits just after it,
+    must not put the old variant back in Redis: sticky answers would then contradict the
+    database (and seed 000's metric checks)."""
+    assert cached.post("/api/experiments/", json=experiment_body()).status_code == 201
+    assert cached.post(f"{URL}/start").status_code == 200
+    first = cached.post(f"{URL}/assignments", json={"user_id": "racer"}).json()
+    forced_key = "treatment" if first["variant_key"] == "control" else "control"
+    forced = cached.post(
+        f"{URL}/assignments", json={"user_id": "racer", "force_variant": forced_key}
+    ).json()
+    assert (forced["variant_key"], forced["is_override"]) == (forced_key, True)
+    app = cached.app
+    assert isinstance(app, FastAPI)
+    cache = app.state.assigner.redis
+    with app.state.db.session_scope() as session:
+        experiment_id = session.scalars(select(Experiment.id)).one()
+    key = (experiment_id, first["bucket_version"], "racer")
+    assert cache.get_sticky(*key).variant_key == forced_key  # the override replaced it
+    # The late reader's fill, after the override's commit:
+    late = StickyAssignment(first["variant_key"], False, first["assigned_at"])
+    cache.put_sticky(*key, late)
+    assert cache.get_sticky(*key).variant_key == forced_key
+    again = cached.post(f"{URL}/assignments", json={"user_id": "racer"}).json()
+    assert (again["variant_key"], again["reason"]) == (forced_key, "sticky")

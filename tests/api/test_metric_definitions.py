@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from splitlab.assignment.service import Assigner, AssignmentRequest
 from splitlab.metrics import service as metrics
 from splitlab.metrics.model import MetricKind
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Experiment
+from splitlab.workspaces import service as workspaces
 from tests.factories import experiment_body
 
 URL = "/api/experiments/checkout-test/metric-definitions"
@@ -123,3 +126,30 @@ def test_variant_values_count_an_event_without_a_value_as_zero(client: TestClien
         "min": 0.0,
         "max": 10.0,
     }
+
+
+def test_a_metric_being_defined_does_not_hold_up_new_exposures(
+    client: TestClient, db: Database
+) -> None:
+    """The definition's lock on the experiment row must not block a new exposure's foreign-key
+    check: that exposure holds its users' advisory locks, which a tracked metric takes next."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises every writer; row locks are a PostgreSQL matter")
+    client.post("/api/experiments/", json=experiment_body())
+    assert client.post("/api/experiments/checkout-test/start").status_code == 200
+    exposed = threading.Event()
+
+    def assign() -> None:
+        with db.session_scope() as session:
+            workspace = workspaces.require(session, "default")
+            Assigner().assign(session, workspace, "checkout-test", AssignmentRequest("new-user"))
+        exposed.set()
+
+    with db.session_scope() as session:
+        experiment = session.scalars(select(Experiment)).one()
+        metrics.ensure_metric(session, experiment, name="revenue", kind=MetricKind.NUMERIC)
+        thread = threading.Thread(target=assign)
+        thread.start()
+        waited = not exposed.wait(5)
+    thread.join(timeout=30)
+    assert not waited, "a new exposure waited for the metric definition to commit"

@@ -123,8 +123,17 @@ class RedisCache:
         return StickyAssignment(**json.loads(raw)) if raw else None
 
     def put_sticky(
-        self, experiment_id: int, bucket_version: int, user_id: str, sticky: StickyAssignment
+        self,
+        experiment_id: int,
+        bucket_version: int,
+        user_id: str,
+        sticky: StickyAssignment,
+        *,
+        replaces: bool = False,
     ) -> None:
+        """Cache a stored exposure. Only an override that replaced one overwrites what is
+        cached: any other fill is ``SET NX``, so that a reader that saw the exposure before an
+        override, and commits after it, cannot put the old variant back."""
         payload = json.dumps(
             {
                 "variant_key": sticky.variant_key,
@@ -137,6 +146,7 @@ class RedisCache:
             self._sticky_key(experiment_id, bucket_version, user_id),
             payload,
             ex=STICKY_TTL_SECONDS,
+            nx=not replaces,
         )
 
     def _safe(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
@@ -179,8 +189,10 @@ def install_invalidation(factory: sessionmaker[Session], cache: RedisCache) -> N
             by_workspace.setdefault(workspace_id, set()).add(ref)
         for workspace_id, refs in by_workspace.items():
             cache.invalidate(workspace_id, refs)
-        for experiment_id, bucket_version, user_id, sticky in session.info.pop(_STICKY, []):
-            cache.put_sticky(experiment_id, bucket_version, user_id, sticky)
+        for experiment_id, bucket_version, user_id, sticky, replaces in session.info.pop(
+            _STICKY, []
+        ):
+            cache.put_sticky(experiment_id, bucket_version, user_id, sticky, replaces=replaces)
 
     @event.listens_for(factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
@@ -197,6 +209,11 @@ def queue_sticky(
     bucket_version: int,
     user_id: str,
     sticky: StickyAssignment,
+    *,
+    replaces: bool = False,
 ) -> None:
-    """Cache a sticky assignment in Redis once (and only if) the transaction commits."""
-    session.info.setdefault(_STICKY, []).append((experiment_id, bucket_version, user_id, sticky))
+    """Cache a sticky assignment in Redis once (and only if) the transaction commits;
+    ``replaces``: it overrode the exposure stored before (``RedisCache.put_sticky``)."""
+    session.info.setdefault(_STICKY, []).append(
+        (experiment_id, bucket_version, user_id, sticky, replaces)
+    )

@@ -269,7 +269,8 @@ class Assigner:
         )
         if found is None:  # pragma: no cover - the insert above guarantees a row
             return None
-        if is_override and found[:2] != (config.variant_keys[index], True):
+        replaced = is_override and found[:2] != (config.variant_keys[index], True)
+        if replaced:
             # ``force_variant`` on a user exposed before: the override replaces what they were
             # shown (and takes them out of the analysis, as every forced exposure is), so that
             # the stored exposure, sticky answers and seed 000's metric checks all agree.
@@ -287,7 +288,12 @@ class Assigner:
         sticky = StickyAssignment(found[0], found[1], found[2].isoformat())
         if self.redis is not None:
             queue_sticky(
-                session, config.experiment_id, config.bucket_version, request.user_id, sticky
+                session,
+                config.experiment_id,
+                config.bucket_version,
+                request.user_id,
+                sticky,
+                replaces=replaced,
             )
         return sticky
 

@@ -43,8 +43,12 @@ def define_metric(
 
     The experiment's row is locked first, so that two first metrics defined at the same time
     (two tracked names, on PostgreSQL) are numbered one after the other: one primary, not two.
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: new exposures of the experiment check their
+    foreign key with ``FOR KEY SHARE`` on this row, under their users' advisory locks, which a
+    tracked metric takes after this one; the stronger lock would deadlock the two.
     """
-    session.execute(select(Experiment.id).where(Experiment.id == experiment.id).with_for_update())
+    lock = select(Experiment.id).where(Experiment.id == experiment.id)
+    session.execute(lock.with_for_update(key_share=True))
     if find_metric(session, experiment.id, name) is not None:
         raise Conflict(f"Metric '{name}' is already defined", code="duplicate_metric")
     count = session.scalar(select(func.count()).where(Metric.experiment_id == experiment.id)) or 0
