@@ -343,9 +343,28 @@ def test_tracking_a_defined_metric_records_the_event_type_it_reads(
     ).json()["variant_key"]
     track = {"user_id": "u1", "variant_key": variant, "metric_name": "revenue", "value": 12.5}
     url = "/api/experiments/checkout-test/metrics"
-    assert client.post(url, json={**track, "metric_type": "numeric"}).status_code == 201
+    tracked = client.post(url, json={**track, "metric_type": "numeric"})
+    assert (tracked.status_code, tracked.json()["metric_name"]) == (201, "revenue")
     with db.session_scope() as session:
         assert session.scalars(select(Event.event_type)).all() == ["purchase"]
+    values = client.get(f"/api/experiments/checkout-test/metrics/{variant}").json()["metrics"]
+    assert values == {"revenue": {"count": 1, "sum": 12.5, "mean": 12.5, "min": 12.5, "max": 12.5}}
     refused = client.post(url, json={**track, "metric_type": "conversion"})
     assert (refused.status_code, refused.json()["code"]) == (409, "metric_kind_mismatch")
     assert stored(db) == 1
+    # Without a metric_type, the defined kind applies.
+    unnamed = client.post(url, json=track)
+    assert (unnamed.status_code, unnamed.json()["metric_type"]) == (201, "numeric")
+    assert stored(db) == 2
+
+
+def test_tracking_without_a_metric_type_defines_a_numeric_metric(client: TestClient) -> None:
+    running(client)
+    variant = client.post(
+        "/api/experiments/checkout-test/assignments", json={"user_id": "u1"}
+    ).json()["variant_key"]
+    track = {"user_id": "u1", "variant_key": variant, "metric_name": "basket", "value": 3}
+    tracked = client.post("/api/experiments/checkout-test/metrics", json=track)
+    assert (tracked.status_code, tracked.json()["metric_type"]) == (201, "numeric")
+    definitions = client.get("/api/experiments/checkout-test/metric-definitions").json()
+    assert [(m["name"], m["kind"]) for m in definitions] == [("basket", "numeric")]

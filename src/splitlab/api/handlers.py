@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from splitlab.errors import AppError, BadRequest
@@ -98,13 +98,24 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _database_unavailable(exc: Exception) -> bool:
+    """The database could not be reached or was busy: a lost connection, or SQLite's lock
+    held past ``busy_timeout``. Not any ``OperationalError``: sqlite3 raises that for SQL
+    errors too, which a retry would never cure."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    return getattr(exc.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
 async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     """Anything unforeseen (a failed commit, the database gone) still answers in the one error
     shape; Starlette re-raises the exception afterwards, so the server logs its traceback."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    if _database_unavailable(exc):
         body = {"error": "The database is unavailable; retry later", "code": "unavailable"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    body = {"error": "Internal server error; nothing was committed", "code": "internal_error"}
+    body = {"error": "Internal server error", "code": "internal_error"}
     return JSONResponse(body, status_code=500)
 
 

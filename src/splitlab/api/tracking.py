@@ -22,7 +22,11 @@ class TrackBody(BaseModel):
     variant_key: Text = Field(min_length=1, max_length=100)
     metric_name: Text = Field(min_length=1, max_length=200)
     value: float = Field(allow_inf_nan=False)
-    metric_type: Text = Field(default="numeric", description="numeric, conversion or count")
+    metric_type: Text | None = Field(
+        default=None,
+        description="numeric, conversion or count; default: the metric's defined kind, "
+        "or numeric for a new metric",
+    )
     event_id: Text | None = Field(default=None, min_length=1, max_length=100)
     timestamp: Timestamp | None = None
 
@@ -63,7 +67,7 @@ def track_metric(
     key: str, body: TrackBody, session: SessionDep, _: Writer, workspace: WorkspaceDep
 ) -> TrackRead:
     """Track a metric value for a user of the experiment (409 if it is not their variant)."""
-    experiment_key, event, new = service.track_metric(
+    experiment_key, event, new, kind = service.track_metric(
         session,
         workspace,
         key,
@@ -79,9 +83,9 @@ def track_metric(
         experiment_key=experiment_key,
         user_id=event.user_id,
         variant_key=body.variant_key,
-        metric_name=event.event_type,
+        metric_name=body.metric_name,
         value=event.value if event.value is not None else body.value,
-        metric_type=body.metric_type,
+        metric_type=body.metric_type or kind,
         event_id=event.event_id,
         timestamp=event.timestamp,
         duplicate=not new,

@@ -296,7 +296,7 @@ class AsyncSplitlab:
         variant_key: str,
         metric_name: str,
         value: float,
-        metric_type: str = "numeric",
+        metric_type: str | None = None,
     ) -> TrackedMetric:
         """Seed 000's metric tracking (checked against the user's exposure)."""
         body = _calls.with_identity(
@@ -305,7 +305,7 @@ class AsyncSplitlab:
                 "variant_key": variant_key,
                 "metric_name": metric_name,
                 "value": value,
-                "metric_type": metric_type,
+                **({} if metric_type is None else {"metric_type": metric_type}),
             }
         )
         return await self.send(_calls.track_metric(experiment, body))

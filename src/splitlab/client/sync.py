@@ -290,7 +290,7 @@ class Splitlab:
         variant_key: str,
         metric_name: str,
         value: float,
-        metric_type: str = "numeric",
+        metric_type: str | None = None,
     ) -> TrackedMetric:
         """Seed 000's metric tracking (checked against the user's exposure)."""
         body = _calls.with_identity(
@@ -299,7 +299,7 @@ class Splitlab:
                 "variant_key": variant_key,
                 "metric_name": metric_name,
                 "value": value,
-                "metric_type": metric_type,
+                **({} if metric_type is None else {"metric_type": metric_type}),
             }
         )
         return self.send(_calls.track_metric(experiment, body))

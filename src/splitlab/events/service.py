@@ -18,7 +18,7 @@ from splitlab.events import repository
 from splitlab.events.schemas import MAX_ID, CheckedEvent, EventIn, fast_batch
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service as metrics
-from splitlab.metrics.model import KIND_WORDS
+from splitlab.metrics.model import KIND_WORDS, MetricKind
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Event, Experiment, Workspace
 
@@ -209,20 +209,27 @@ def track_metric(
     variant_key: str,
     metric_name: str,
     value: float,
-    metric_type: str,
+    metric_type: str | None,
     event_id: str | None = None,
     timestamp: datetime | None = None,
-) -> tuple[str, Event, bool]:
-    """Seed 000's metric tracking: the value must belong to the user's own exposure."""
-    kind = KIND_WORDS.get(metric_type.strip().lower())
-    if kind is None:
-        allowed = ", ".join(sorted({k.value for k in KIND_WORDS.values()}))
-        raise ValidationFailed(
-            f"metric_type must be one of: {allowed}",
-            details=[
-                {"loc": ["body", "metric_type"], "msg": "unknown metric type", "type": "enum"}
-            ],
-        )
+) -> tuple[str, Event, bool, str]:
+    """Seed 000's metric tracking: the value must belong to the user's own exposure.
+
+    ``metric_type`` names the metric's kind: a new metric is defined with it (numeric when not
+    given); a defined metric must be of that kind (409 otherwise). Returns the experiment's key,
+    the stored event, whether it was new, and the metric's kind.
+    """
+    kind = None
+    if metric_type is not None:
+        kind = KIND_WORDS.get(metric_type.strip().lower())
+        if kind is None:
+            allowed = ", ".join(sorted({k.value for k in KIND_WORDS.values()}))
+            raise ValidationFailed(
+                f"metric_type must be one of: {allowed}",
+                details=[
+                    {"loc": ["body", "metric_type"], "msg": "unknown metric type", "type": "enum"}
+                ],
+            )
     experiment = experiments.get_experiment(session, workspace, ref)
     exposure = assignments.find_exposure(session, experiment.id, experiment.bucket_version, user_id)
     if exposure is None:
@@ -235,8 +242,10 @@ def track_metric(
             f"User '{user_id}' is in variant '{exposure[0]}', not '{variant_key}'",
             code="variant_mismatch",
         )
-    metric = metrics.ensure_metric(session, experiment, name=metric_name, kind=kind)
-    if metric.kind != kind.value:
+    metric = metrics.ensure_metric(
+        session, experiment, name=metric_name, kind=kind or MetricKind.NUMERIC
+    )
+    if kind is not None and metric.kind != kind.value:
         raise Conflict(
             f"Metric '{metric_name}' is defined as {metric.kind}, not {kind.value}",
             code="metric_kind_mismatch",
@@ -247,14 +256,14 @@ def track_metric(
         # A defined metric may read another event type than its name: track what it reads.
         event_type=metric.event_type,
         value=value,
-        properties={"variant_key": variant_key, "metric_type": metric_type},
+        properties={"variant_key": variant_key, "metric_type": metric_type or metric.kind},
         event_id=event_id,
         timestamp=timestamp,
     )
     new = _new_event(event.checked(), experiment.id)
     inserted = repository.insert_events(session, workspace.id, utcnow(), [new])
     stored = repository.get_events(session, workspace.id, [new.event_id])[0]
-    return experiment.key, stored, bool(inserted)
+    return experiment.key, stored, bool(inserted), metric.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,8 +291,19 @@ def variant_metrics(
         bucket_version=experiment.bucket_version,
         variant_id=variant.id,
     )
-    summary = {
+    by_type = {
         event_type: ValueSummary(count, total, total / count if count else None, low, high)
         for event_type, count, total, low, high in rows
     }
+    # By metric name: a defined metric may read an event type of another name (several may
+    # read the same one); event types no metric reads keep their own name.
+    summary: dict[str, ValueSummary] = {}
+    read: set[str] = set()
+    for metric in metrics.list_metrics(session, experiment.id):
+        if metric.event_type in by_type:
+            summary[metric.name] = by_type[metric.event_type]
+            read.add(metric.event_type)
+    for event_type, values in by_type.items():
+        if event_type not in read:
+            summary.setdefault(event_type, values)
     return experiment, users, summary
