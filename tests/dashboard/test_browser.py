@@ -249,7 +249,10 @@ def test_the_keyboard_alone_signs_in_and_concludes(page: Any, server: Server) ->
     """Tab and Enter reach every step: labelled fields, the disclosure, the confirm dialog."""
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{server.url}/login")
-    page.keyboard.type("admin_token_123")  # the token field has focus on arrival
+    # The token field takes focus on arrival (``autofocus``); Chromium may apply it just after
+    # the load event, so wait for it rather than type into nothing (a CI run lost the first keys).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'token'")
+    page.keyboard.type("admin_token_123")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{server.url}/")
     with api(server) as http:
