@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from splitlab.analytics import data_management
 from splitlab.storage.engine import Database
@@ -229,10 +229,22 @@ def test_cleanup_deletes_in_batches_of_bounded_size(
     client.post("/api/experiments/checkout-test/conclude")
     _age_everything(db, 100)
     monkeypatch.setattr(data_management, "BATCH_SIZE", 3)
-    body = client.post("/api/v1/data-management/cleanup", json=CLEAN_EVERYTHING).json()
+    commits: list[object] = []
+
+    def committed(connection: object) -> None:
+        commits.append(connection)
+
+    engine = client.app.state.db.engine  # type: ignore[attr-defined]
+    event.listen(engine, "commit", committed)
+    try:
+        body = client.post("/api/v1/data-management/cleanup", json=CLEAN_EVERYTHING).json()
+    finally:
+        event.remove(engine, "commit", committed)
     assert body["deleted"] == {"events": 25, "assignments": 20, "outbox": 0}
     assert body["batches"] == math.ceil(25 / 3) + math.ceil(20 / 3)
     assert (_count(db, Event), _count(db, Exposure)) == (0, 0)
+    # Each batch is committed on its own: no lock is held for the whole clean-up.
+    assert len(commits) >= body["batches"]
 
 
 def test_cleanup_deletes_a_finished_experiments_events_of_users_still_in_another(

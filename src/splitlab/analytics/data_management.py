@@ -78,10 +78,13 @@ def cleanup(
 ) -> CleanupResult:
     """Delete data older than ``retention_days`` in bounded batches of 5,000 rows.
 
-    Each DELETE names at most 5,000 ids, so no statement grows with the table; the whole clean-up
-    is one unit of work (all or nothing). Events and exposures of draft, running or paused
-    experiments are never deleted. Splitlab writes events straight to the database (there is no
-    outbox table), so ``cleanup_outbox`` has nothing to remove and reports 0.
+    Each batch is a unit of work of its own, committed with the totals and rollup it changes:
+    no statement grows with the table, and no lock is held for the whole clean-up (on SQLite,
+    one transaction would hold the only write lock, and stop ingestion, until the end). A
+    clean-up that fails part-way keeps the batches already committed, each consistent; running
+    it again carries on. Events and exposures of draft, running or paused experiments are never
+    deleted. Splitlab writes events straight to the database (there is no outbox table), so
+    ``cleanup_outbox`` has nothing to remove and reports 0.
     """
     cutoff = utcnow() - timedelta(days=retention_days)
     ids = [w.id for w in workspaces]
@@ -105,6 +108,7 @@ def cleanup(
                 totals.lock_users(session, _users_of(session, Exposure, batch), shared=False)
                 totals.unroll_exposures(session, batch)
             session.execute(delete(model).where(model.id.in_(batch)))
+            session.commit()
             counts[name] += len(batch)
             batches += 1
     return CleanupResult(cutoff, counts["events"], counts["assignments"], 0, batches)
