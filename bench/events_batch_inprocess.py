@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import statistics
 import tempfile
@@ -30,7 +29,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.http_assignment import backend_name, postgres_reachable, scratch_database
+from bench.http_assignment import (
+    add_backend_options,
+    backend_name,
+    backend_servers,
+    scratch_database,
+)
 from splitlab.api.v1.events import BatchRead, Rejected
 from splitlab.app import tune_gc
 from splitlab.assignment.service import Assigner, AssignmentRequest
@@ -126,22 +130,14 @@ def measure(database_url: str, batches: int, profile: bool) -> dict[str, list[fl
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "SPLITLAB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    add_backend_options(parser)
     parser.add_argument("--batches", type=int, default=6, help="timed batches per backend")
     parser.add_argument("--profile", action="store_true", help="cProfile one more batch")
     parser.add_argument("--gc-tuning", action="store_true", help="tune the GC as serve does")
     args = parser.parse_args(argv)
     if args.gc_tuning:
         tune_gc()
-    servers: list[str | None] = [None]
-    if not args.no_postgres and postgres_reachable(args.postgres_url):
-        servers.append(args.postgres_url)
+    servers = backend_servers(args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for server in servers:

@@ -44,8 +44,9 @@ from sqlalchemy import Engine, UniqueConstraint, select, text
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 from bench.http_assignment import (
+    add_backend_options,
     backend_name,
-    postgres_reachable,
+    backend_servers,
     running_server,
     scratch_database,
 )
@@ -336,14 +337,7 @@ def aggregate(database_url: str, sizes: Sequence[int], runs: int) -> dict[int, l
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "SPLITLAB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="PostgreSQL server to create a scratch database on (skipped if unreachable)",
-    )
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    add_backend_options(parser)
     parser.add_argument("--runs", type=int, default=3, help="ingestion runs")
     parser.add_argument("--batches", type=int, default=3, help="10,000-event requests per run")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
@@ -358,12 +352,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",")})
 
-    backends: list[str | None] = [None]  # None: a scratch SQLite file
-    if not args.no_postgres:
-        if postgres_reachable(args.postgres_url):
-            backends.append(args.postgres_url)
-        else:
-            print(f"PostgreSQL at {args.postgres_url} is not reachable: SQLite only")
+    backends = backend_servers(args)  # None: a scratch SQLite file
 
     ingest_rows: list[str] = []
     agg_rows: list[str] = []

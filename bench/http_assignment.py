@@ -127,6 +127,30 @@ def running_server(database_url: str, *, workers: int = 1) -> Iterator[Server]:
                 process.wait()
 
 
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--postgres-url`` and ``--no-postgres``, for benchmarks that run on both backends."""
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "SPLITLAB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL server to create a scratch database on (skipped if unreachable)",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+
+
+def backend_servers(args: argparse.Namespace) -> list[str | None]:
+    """The servers ``add_backend_options`` chose: None (a scratch SQLite file), then the
+    PostgreSQL server unless it was turned off or cannot be reached."""
+    servers: list[str | None] = [None]
+    if not args.no_postgres:
+        if postgres_reachable(args.postgres_url):
+            servers.append(args.postgres_url)
+        else:
+            print(f"PostgreSQL at {args.postgres_url} is not reachable: SQLite only")
+    return servers
+
+
 def postgres_reachable(server_url: str) -> bool:
     engine = create_engine(normalise_url(server_url), connect_args={"connect_timeout": 3})
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -23,7 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.http_assignment import backend_name, postgres_reachable, scratch_database
+from bench.http_assignment import (
+    add_backend_options,
+    backend_name,
+    backend_servers,
+    scratch_database,
+)
 from splitlab.events import repository
 from splitlab.storage.engine import Database
 from splitlab.storage.migrate import upgrade
@@ -91,18 +95,10 @@ def measure(url: str, batches: int) -> dict[str, list[float]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "SPLITLAB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    add_backend_options(parser)
     parser.add_argument("--batches", type=int, default=8, help="timed batches per backend")
     args = parser.parse_args(argv)
-    servers: list[str | None] = [None]
-    if not args.no_postgres and postgres_reachable(args.postgres_url):
-        servers.append(args.postgres_url)
+    servers = backend_servers(args)
     print(f"10,000-row insert into the events table, median of {args.batches} batches\n")
     print("| backend | insert | commit | ceiling, events/s |")
     print("|---|---:|---:|---:|")

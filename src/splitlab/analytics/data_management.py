@@ -104,7 +104,7 @@ def cleanup(
             if model is Event:
                 totals.lock_users(session, _users_of(session, Event, batch), shared=True)
                 totals.fold_events(session, batch, sign=-1)
-            else:  # their exposure_totals rows go with them (ON DELETE CASCADE)
+            else:
                 totals.lock_users(session, _users_of(session, Exposure, batch), shared=False)
                 totals.unroll_exposures(session, batch)
             session.execute(delete(model).where(model.id.in_(batch)))

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from splitlab.events import totals
 from splitlab.storage.base import as_id, sqlite_time
-from splitlab.storage.models import Experiment, Exposure, ExposureTotal, User, Variant
+from splitlab.storage.models import Experiment, Exposure, User, Variant
 
 
 def experiment_version(
@@ -165,8 +165,8 @@ def override_exposure(
     """Make a user's stored exposure an override of ``variant_id`` (``force_variant`` on a user
     already exposed), so that what is stored is what they are shown from now on.
 
-    Forced exposures are never analysed: the exposure's totals leave its variant's rollup and
-    are deleted first, under the user's exclusive lock, as retention clean-up does.
+    Forced exposures are never analysed: the exposure leaves the totals first
+    (``totals.unroll_exposures``), under the user's exclusive lock, as in retention clean-up.
     """
     totals.lock_users(session, {(workspace_id, user_id)}, shared=False)
     exposure_id = session.scalar(
@@ -179,7 +179,6 @@ def override_exposure(
     if exposure_id is None:
         return
     totals.unroll_exposures(session, [exposure_id])
-    session.execute(delete(ExposureTotal).where(ExposureTotal.exposure_id == exposure_id))
     session.execute(
         update(Exposure)
         .where(Exposure.id == exposure_id)

@@ -419,14 +419,17 @@ def refresh_rollup(session: Session, experiment_id: int) -> None:
 
 
 def unroll_exposures(session: Session, exposure_ids: list[int]) -> None:
-    """Take exposures about to be deleted (by row id) out of their variants' rollup."""
+    """Take exposures (by row id) out of the analysis: their totals leave their variants'
+    rollup, and their ``exposure_totals`` rows are deleted. For exposures about to be deleted
+    or turned into overrides; the caller holds their users' exclusive locks."""
     if not exposure_ids:
         return
     dialect = session.get_bind().dialect.name
-    rows = _rollup_of(_ids_in(ExposureTotal.exposure_id, dialect), sign=-1)
-    session.connection().execute(
-        _add_to_rollup(dialect, rows), {"ids": _ids_param(dialect, exposure_ids)}
-    )
+    where = _ids_in(ExposureTotal.exposure_id, dialect)
+    params = {"ids": _ids_param(dialect, exposure_ids)}
+    connection = session.connection()
+    connection.execute(_add_to_rollup(dialect, _rollup_of(where, sign=-1)), params)
+    connection.execute(delete(ExposureTotal).where(where), params)
 
 
 def _ids_in(column: QueryableAttribute[int], dialect: str) -> ColumnElement[bool]:
