@@ -92,7 +92,8 @@ def _truncate(url: str) -> None:
     db = Database(url)
     with db.session_scope() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
+            if table.name != "control_generation":  # one row, kept (migration 0007)
+                session.execute(table.delete())
     db.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +28,18 @@ from splitlab.bootstrap import bootstrap
 from splitlab.config import Settings
 from splitlab.dashboard import routes as dashboard
 from splitlab.observability import AppMetrics, MetricsMiddleware
-from splitlab.storage.engine import Database
+from splitlab.runtime.committer import GroupCommitter
+from splitlab.runtime.control import ControlCache
+from splitlab.runtime.gates import Gates
+from splitlab.runtime.guard import Guard
+from splitlab.runtime.plane import ControlPlane
+from splitlab.storage.engine import (
+    FILL_SLOTS,
+    SESSION_SLOTS,
+    SQLITE_READ_SLOTS,
+    Database,
+    make_probe_engine,
+)
 
 DESCRIPTION = """\
 Splitlab is a self-hosted A/B testing platform. Every route except `/health`, `/metrics` and
@@ -62,9 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(bootstrap, db, settings)
+        await run_in_threadpool(cache.start)
+        committer.start()
         if settings.gc_tuning:
             tune_gc()
         yield
+        await committer.stop()
+        cache.stop()
+        app.state.health_engine.dispose()
         db.dispose()
         if app.state.redis is not None:
             app.state.redis.close()
@@ -87,7 +104,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redis_cache = RedisCache(app.state.redis, settings.redis_prefix) if app.state.redis else None
     if redis_cache is not None:
         install_invalidation(db.sessionmaker, redis_cache)
-    app.state.assigner = Assigner(redis_cache)
+    app.state.assigner = assigner = Assigner(redis_cache)
+    # The request path (docs/request-path.md): gates in front of every pooled connection, the
+    # control-plane cache, and the group committer of exposures.
+    app.state.gates = gates = Gates(
+        sessions=1 if db.backend == "sqlite" else SESSION_SLOTS,
+        reads=SQLITE_READ_SLOTS if db.separate_reads else 0,
+        fills=FILL_SLOTS,
+    )
+    app.state.cache = cache = ControlCache(make_probe_engine(db.url))
+    app.state.health_engine = make_probe_engine(db.url)
+    app.state.health_lock = asyncio.Lock()
+    app.state.plane = ControlPlane(db, gates, cache, settings, assigner)
+    app.state.committer = committer = GroupCommitter(
+        db, assigner, write_gate=gates.session if db.backend == "sqlite" else None, cache=cache
+    )
 
     handlers.install(app)
     app.include_router(system.router)
@@ -98,5 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1.router)
     dashboard.install(app)
+    app.add_middleware(Guard)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

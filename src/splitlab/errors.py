@@ -79,3 +79,14 @@ class ValidationFailed(AppError):
 
     status_code = 422
     code = "validation_error"
+
+
+class Unavailable(AppError):
+    """The server is saturated or a dependency is down: retry after ``Retry-After`` seconds."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
+        super().__init__(message, **kwargs)

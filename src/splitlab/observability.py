@@ -59,7 +59,7 @@ class _ExperimentCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         gauge = self._family()
-        with self.db.session_scope() as session:
+        with self.db.session_scope(readonly=True) as session:
             counts = experiments.count_by_status(session, None)
         for status in ExperimentStatus:
             gauge.add_metric([status.value], counts.get(status.value, 0))

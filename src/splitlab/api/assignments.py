@@ -7,11 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import Reader, WorkspaceDep, Writer, get_database, get_plane
 from splitlab.api.experiments import ERRORS
-from splitlab.assignment.service import MAX_BATCH, Assigner, Assignment, AssignmentRequest
+from splitlab.assignment.config import AssignmentConfig
+from splitlab.assignment.service import (
+    MAX_BATCH,
+    Assigner,
+    Assignment,
+    AssignmentRequest,
+    check_batch,
+)
 from splitlab.auth.tokens import Scope
+from splitlab.runtime.committer import GroupCommitter
+from splitlab.runtime.gates import Gates
+from splitlab.storage.models import Workspace
 
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
 
@@ -87,49 +98,76 @@ class BatchRead(BaseModel):
     assignments: list[AssignmentRead]
 
 
+async def assign_on_hot_path(
+    request: Request,
+    workspace: Workspace,
+    ref: str | int,
+    assignment_requests: list[AssignmentRequest],
+    *,
+    record: bool = True,
+) -> list[Assignment]:
+    """Assign users to one experiment on the hot path: the config from the control cache,
+    then the group committer (``record``) or one read-only lookup."""
+    config = await get_plane(request).config(workspace, ref)
+    return await assign_pairs(request, [(config, r) for r in assignment_requests], record=record)
+
+
+async def assign_pairs(
+    request: Request,
+    pairs: list[tuple[AssignmentConfig, AssignmentRequest]],
+    *,
+    record: bool = True,
+) -> list[Assignment]:
+    assigner = get_assigner(request)
+    for config, assignment_request in pairs:
+        if assignment_request.force_variant is not None:
+            assigner.check_forced(config, assignment_request.force_variant)
+    if record:
+        committer: GroupCommitter = request.app.state.committer
+        return await committer.assign(pairs)
+    gates: Gates = request.app.state.gates
+    db = get_database(request)
+
+    def read() -> list[Assignment]:
+        with db.session_scope(readonly=True) as session:
+            return assigner.assign_pairs(session, pairs, record=False)
+
+    async with gates.read.slot():
+        return await run_in_threadpool(read)
+
+
 @router.post("/{key}/assignments", response_model=AssignmentRead, responses=ERRORS)
-def assign_user(
-    key: str,
-    body: AssignBody,
-    session: SessionDep,
-    _: Writer,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def assign_user(
+    request: Request, key: str, body: AssignBody, _: Writer, workspace: WorkspaceDep
 ) -> AssignmentRead:
     """Assign a user to a variant. Deterministic, sticky, and recorded once as an exposure."""
-    request = AssignmentRequest(
+    assignment_request = AssignmentRequest(
         body.user_id, body.user_attributes, body.force_variant, body.context
     )
-    return AssignmentRead.of(assigner.assign(session, workspace, key, request))
+    (assignment,) = await assign_on_hot_path(request, workspace, key, [assignment_request])
+    return AssignmentRead.of(assignment)
 
 
 @router.get("/{key}/assignments/{user_id:path}", response_model=AssignmentRead, responses=ERRORS)
-def get_assignment(
-    key: str,
-    user_id: PathUserId,
-    session: SessionDep,
-    principal: Reader,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def get_assignment(
+    request: Request, key: str, user_id: PathUserId, principal: Reader, workspace: WorkspaceDep
 ) -> AssignmentRead:
     """The user's assignment: their sticky variant, or a fresh evaluation on stored properties
     (recorded as their exposure; a readonly token records nothing)."""
-    request = AssignmentRequest(user_id)
     record = principal.can(Scope.EXPERIMENT)
-    return AssignmentRead.of(assigner.assign(session, workspace, key, request, record=record))
+    (assignment,) = await assign_on_hot_path(
+        request, workspace, key, [AssignmentRequest(user_id)], record=record
+    )
+    return AssignmentRead.of(assignment)
 
 
 @router.post("/{key}/assignments/batch", response_model=BatchRead, responses=ERRORS)
-def assign_batch(
-    key: str,
-    body: BatchBody,
-    session: SessionDep,
-    _: Writer,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def assign_batch(
+    request: Request, key: str, body: BatchBody, _: Writer, workspace: WorkspaceDep
 ) -> BatchRead:
     """Assign up to 10,000 users to one experiment in one request."""
     requests = [AssignmentRequest(u.user_id, u.user_attributes) for u in body.users]
-    results = assigner.assign_many(session, workspace, key, requests)
+    check_batch(requests)
+    results = await assign_on_hot_path(request, workspace, key, requests)
     key_out = results[0].experiment_key if results else key
     return BatchRead(experiment_key=key_out, assignments=[AssignmentRead.of(a) for a in results])

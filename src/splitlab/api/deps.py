@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from splitlab.auth import service as auth_service
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope
 from splitlab.config import Settings
-from splitlab.errors import NotFound, PermissionDenied, Unauthenticated
+from splitlab.errors import NotFound, PermissionDenied
+from splitlab.runtime.gates import Gates
+from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Workspace
 from splitlab.workspaces import service as workspaces
@@ -29,45 +31,57 @@ def get_database(request: Request) -> Database:
     return db
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed before the response is sent, rolled back on error."""
-    with get_database(request).session_scope() as session:
-        yield session
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed before the response is sent, rolled back on error.
+
+    The request first takes a slot of the database gate (``runtime.gates``) in the event loop,
+    so that its thread never waits for a pooled connection; GET and HEAD get a read-only
+    session (on SQLite: beside the writer, never behind it).
+    """
+    gates: Gates = request.app.state.gates
+    readonly = request.method in ("GET", "HEAD")
+    db = get_database(request)
+    async with (gates.read if readonly else gates.session).slot():
+        session = (db.read_sessionmaker if readonly else db.sessionmaker)()
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            await run_in_threadpool(session.close)
 
 
 # scope="function": the commit happens before the response goes out, so a 2xx means committed.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthenticated("Authorization header must be 'Bearer <token>'")
-    return credentials.strip()
-
-
 #: Declares the Bearer scheme in the OpenAPI document, so Swagger UI offers "Authorize". Parsing
-#: stays ours (``_bearer``): every failure must be the same 401, never the scheme's own 403.
+#: stays ours (``runtime.plane.bearer``): every failure must be the same 401, never the scheme's
+#: own 403.
 bearer_scheme = HTTPBearer(auto_error=False, description="An API token: `Bearer <token>`")
 
 
-def get_principal(
+def get_plane(request: Request) -> ControlPlane:
+    plane: ControlPlane = request.app.state.plane
+    return plane
+
+
+async def get_principal(
     request: Request,
-    session: SessionDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Principal:
-    principal = auth_service.authenticate(
-        session, _bearer(authorization), demo=get_settings(request).demo
-    )
-    request.state.principal = principal
+    """The caller, as the front door (``runtime.guard``) resolved it, or from the cache."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await get_plane(request).principal(request.headers.get("Authorization"))
+        request.state.principal = principal
     return principal
 
 
 def require(scope: Scope) -> object:
-    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.can(scope):
             raise PermissionDenied(f"This action needs a token with '{scope.value}' scope")
         return principal
@@ -100,9 +114,8 @@ def workspace_for(
     return workspaces.require(session, requested or settings.default_workspace)
 
 
-def get_workspace(
+async def get_workspace(
     request: Request,
-    session: SessionDep,
     principal: Annotated[Principal, Depends(get_principal)],
     workspace_header: Annotated[
         str | None,
@@ -116,9 +129,7 @@ def get_workspace(
         Query(alias="workspace", description="Workspace key (alternative to the header)"),
     ] = None,
 ) -> Workspace:
-    return workspace_for(
-        session, get_settings(request), principal, workspace_query or workspace_header
-    )
+    return await get_plane(request).workspace(principal, workspace_query or workspace_header)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

@@ -2,46 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
 from splitlab.api.deps import get_database, get_principal, get_settings
 from splitlab.observability import AppMetrics
+from splitlab.runtime.gates import Gates
 
 router = APIRouter(tags=["system"])
 
 
+#: ``/health`` waits at most this long for its own connection's answer.
+HEALTH_TIMEOUT = 2.0
+
+
+def _probe(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 @router.get("/health", summary="Liveness and database health, version and uptime")
-def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
+    """Answers under any load: the probe has a connection of its own (never the request
+    pool's), one probe runs at a time, and each gives up after ``HEALTH_TIMEOUT``."""
     db = get_database(request)
+    state = request.app.state
     started = time.perf_counter()
     database: dict[str, Any] = {"backend": db.backend}
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            async with state.health_lock:
+                await run_in_threadpool(_probe, state.health_engine)
         database |= {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
     except Exception as exc:  # health reports any failure; it must not raise
         database |= {"status": "error", "error": type(exc).__name__}
     healthy = database["status"] == "ok"
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if healthy else "error",
         "version": __version__,
-        "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
+        "uptime_seconds": round(time.monotonic() - state.started_at, 3),
         "database": database,
     }
+    redis_cache = state.assigner.redis
+    if redis_cache is not None:
+        # Not a round trip: the circuit breaker's view (Redis is optional, never an outage).
+        body["redis"] = {"status": "ok" if redis_cache.available else "bypassed"}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     if not get_settings(request).metrics_public:
-        with get_database(request).session_scope() as session:
-            get_principal(request, session, request.headers.get("Authorization"))
+        await get_principal(request)
     app_metrics: AppMetrics = request.app.state.metrics
-    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    gates: Gates = request.app.state.gates
+    async with gates.read.slot():
+        body = await run_in_threadpool(generate_latest, app_metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,10 @@ log = logging.getLogger("splitlab.cache")
 
 _PENDING = "splitlab.invalidate"
 CONFIG_TTL_SECONDS = 3600
+#: Redis calls give up after this long (connect and each read), then Redis is bypassed for
+#: ``BYPASS_SECONDS``: a hung Redis is a blip of at most one timeout per call in flight.
+REDIS_TIMEOUT_SECONDS = 0.25
+BYPASS_SECONDS = 5.0
 STICKY_TTL_SECONDS = 30 * 24 * 3600
 
 
@@ -66,6 +71,8 @@ class RedisCache:
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
+        self.bypass_until = float("-inf")
+        self.failures = 0
 
     def _config_key(self, workspace_id: int, key: str) -> str:
         return f"{self.prefix}:cfg:{workspace_id}:{key}"
@@ -116,6 +123,14 @@ class RedisCache:
         if keys:
             self._safe(self.client.delete, *keys)
 
+    def get_stickies(self, keys: list[tuple[int, int, str]]) -> list[StickyAssignment | None]:
+        """Sticky assignments of ``(experiment, bucket version, user)`` keys, in one round trip;
+        all misses while Redis misbehaves."""
+        raw = self._safe(self.client.mget, [self._sticky_key(*key) for key in keys])
+        if raw is None:
+            return [None] * len(keys)
+        return [StickyAssignment(**json.loads(item)) if item else None for item in raw]
+
     def get_sticky(
         self, experiment_id: int, bucket_version: int, user_id: str
     ) -> StickyAssignment | None:
@@ -134,13 +149,7 @@ class RedisCache:
         """Cache a stored exposure. Only an override that replaced one overwrites what is
         cached: any other fill is ``SET NX``, so that a reader that saw the exposure before an
         override, and commits after it, cannot put the old variant back."""
-        payload = json.dumps(
-            {
-                "variant_key": sticky.variant_key,
-                "is_override": sticky.is_override,
-                "exposed_at": sticky.exposed_at,
-            }
-        )
+        payload = _sticky_json(sticky)
         self._safe(
             self.client.set,
             self._sticky_key(experiment_id, bucket_version, user_id),
@@ -149,15 +158,58 @@ class RedisCache:
             nx=not replaces,
         )
 
+    def put_stickies(self, items: list[tuple[int, int, str, StickyAssignment, bool]]) -> None:
+        """``put_sticky`` for many, in one round trip (a pipeline)."""
+
+        def send() -> Any:
+            pipe = self.client.pipeline(transaction=False)
+            for experiment_id, bucket_version, user_id, sticky, replaces in items:
+                pipe.set(
+                    self._sticky_key(experiment_id, bucket_version, user_id),
+                    _sticky_json(sticky),
+                    ex=STICKY_TTL_SECONDS,
+                    nx=not replaces,
+                )
+            return pipe.execute()
+
+        self._safe(send)
+
     def _safe(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
-        """A cache that is down is a cache miss, never an outage: the database answers."""
+        """A cache that is down is a cache miss, never an outage: the database answers.
+
+        A circuit breaker: after a failure (an error, or no answer within the client's short
+        socket timeout) Redis is bypassed for ``BYPASS_SECONDS``, then tried again. A hung Redis
+        costs the few calls in flight one timeout each, then nothing.
+        """
         import redis
 
+        if time.monotonic() < self.bypass_until:
+            return None
         try:
             return operation(*args, **kwargs)
         except redis.RedisError as exc:
-            log.warning("redis unavailable (%s); falling back to the database", exc)
+            self.bypass_until = time.monotonic() + BYPASS_SECONDS
+            self.failures += 1
+            log.warning(
+                "redis unavailable (%s); bypassed for %ss, the database answers",
+                exc,
+                BYPASS_SECONDS,
+            )
             return None
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self.bypass_until
+
+
+def _sticky_json(sticky: StickyAssignment) -> str:
+    return json.dumps(
+        {
+            "variant_key": sticky.variant_key,
+            "is_override": sticky.is_override,
+            "exposed_at": sticky.exposed_at,
+        }
+    )
 
 
 def connect_redis(settings: Settings) -> Any:
@@ -168,7 +220,10 @@ def connect_redis(settings: Settings) -> Any:
 
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     return redis.Redis.from_url(
-        settings.redis_url, password=password, socket_timeout=2, socket_connect_timeout=2
+        settings.redis_url,
+        password=password,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
 
 
@@ -189,10 +244,9 @@ def install_invalidation(factory: sessionmaker[Session], cache: RedisCache) -> N
             by_workspace.setdefault(workspace_id, set()).add(ref)
         for workspace_id, refs in by_workspace.items():
             cache.invalidate(workspace_id, refs)
-        for experiment_id, bucket_version, user_id, sticky, replaces in session.info.pop(
-            _STICKY, []
-        ):
-            cache.put_sticky(experiment_id, bucket_version, user_id, sticky, replaces=replaces)
+        stickies = session.info.pop(_STICKY, [])
+        if stickies:
+            cache.put_stickies(stickies)
 
     @event.listens_for(factory, "after_rollback")
     def _after_rollback(session: Session) -> None:

@@ -128,8 +128,9 @@ _SQLITE_INSERT_EXPOSURES = text(
 )
 
 
-def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert exposures, leaving any that already exist untouched (first exposure wins).
+def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert exposures, leaving any that already exist untouched (first exposure wins);
+    answers how many were new.
 
     ``ON CONFLICT DO NOTHING`` on the unique ``(experiment, bucket version, user)`` constraint
     makes concurrent first requests safe: exactly one row survives, whoever wins. The user's
@@ -137,7 +138,7 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     the users' exclusive locks, so that no concurrent event batch is counted twice or never.
     """
     if not rows:
-        return
+        return 0
     totals.lock_users(session, {(r["workspace_id"], r["user_id"]) for r in rows}, shared=False)
     postgres = session.get_bind().dialect.name == "postgresql"
     # Timestamps as each database parses them: ISO 8601 with its offset for ``timestamptz``,
@@ -149,6 +150,7 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
     statement = _PG_INSERT_EXPOSURES if postgres else _SQLITE_INSERT_EXPOSURES
     new = list(session.scalars(statement, {"rows": encoded}))
     totals.fold_exposures(session, new)
+    return len(new)
 
 
 def override_exposure(

@@ -65,26 +65,13 @@ class Assigner:
     # -- configs -------------------------------------------------------------------------
 
     def config(self, session: Session, workspace: Workspace, ref: str | int) -> AssignmentConfig:
-        """The config of the experiment ``ref`` names (key first, else integer id)."""
-        ref = str(ref)
-        generation = "None"
-        if self.redis is not None:
-            cached, generation = self.redis.get_config(workspace.id, ref)
-            if cached is not None:
-                # The same version may already be compiled in this process: reuse it.
-                local = self.local.get(str(cached["version"]))
-                if local is not None:
-                    return local
-                config = AssignmentConfig.from_json(cached)
-                self.local.put(config)
-                return config
-        row = repository.experiment_version(session, workspace.id, ref)
+        """The config of the experiment ``ref`` names (key first, else integer id), from one
+        indexed version lookup and the in-process cache. (The hot path goes through
+        ``runtime.plane``, which needs not even that lookup.)"""
+        row = repository.experiment_version(session, workspace.id, str(ref))
         if row is None:
             raise ExperimentNotFound()
-        config = self._config_at(session, *row)
-        if self.redis is not None:
-            self.redis.put_config(config, generation)
-        return config
+        return self._config_at(session, *row)
 
     def _config_at(
         self, session: Session, experiment_id: int, updated_at: datetime
@@ -201,6 +188,10 @@ class Assigner:
                 )
         return answer(decision.index, decision.reason)
 
+    def check_forced(self, config: AssignmentConfig, variant_key: str) -> None:
+        """Raise the 4xx a ``force_variant`` would get, before any work is queued."""
+        self._forced_index(config, variant_key)
+
     def _forced_index(self, config: AssignmentConfig, variant_key: str) -> int:
         if not config.override_enabled:
             raise InvalidState(
@@ -234,7 +225,7 @@ class Assigner:
     def _sticky(
         self, session: Session, config: AssignmentConfig, user_id: str
     ) -> StickyAssignment | None:
-        if self.redis is not None:
+        if self.redis is not None and not config.override_enabled:
             cached = self.redis.get_sticky(config.experiment_id, config.bucket_version, user_id)
             if cached is not None:
                 return cached
@@ -327,65 +318,143 @@ class Assigner:
         requests: Sequence[AssignmentRequest],
     ) -> list[Assignment]:
         """Assign a batch of users to one experiment with a constant number of queries."""
-        if len(requests) > MAX_BATCH:
-            raise ValidationFailed(
-                f"at most {MAX_BATCH} users per batch",
-                details=[
-                    {"loc": ["body", "users"], "msg": f"at most {MAX_BATCH}", "type": "too_long"}
-                ],
-            )
+        check_batch(requests)
         config = self.config(session, workspace, ref)
-        if config.status != "running" or any(r.force_variant is not None for r in requests):
-            # Nobody is assigned (one answer each, no query), or overrides: one by one.
-            return [self._assign(session, config, r, None) for r in requests]
+        return self.assign_pairs(session, [(config, r) for r in requests])
+
+    # -- any users, any experiments: what the group committer runs -------------------------
+
+    def assign_pairs(
+        self,
+        session: Session,
+        pairs: Sequence[tuple[AssignmentConfig, AssignmentRequest]],
+        *,
+        record: bool = True,
+    ) -> list[Assignment]:
+        """Assign each ``(config, request)`` pair with a constant number of queries per
+        experiment: the answers ``_assign`` gives one by one, for any mix of experiments and
+        users (the requests of many concurrent callers, batched into one transaction).
+
+        With ``record=False`` nothing is written: stored assignments, else would-be variants.
+        """
+        if any(r.force_variant is not None for _, r in pairs):
+            # Overrides replace exposures one by one; they are rare and keep their own path.
+            return [self._assign(session, c, r, None, record=record) for c, r in pairs]
         now = utcnow()
-        user_ids = [r.user_id for r in requests]
-        existing = (
-            repository.find_exposures(
-                session, config.experiment_id, config.bucket_version, user_ids
-            )
-            if config.sticky
-            else {}
-        )
-        properties = repository.users_properties(session, workspace.id, user_ids)
-        decisions: dict[str, tuple[int, Reason, bool, datetime]] = {}
-        new_rows: list[dict[str, Any]] = []
-        for request in requests:
-            if request.user_id in decisions:
+        answers: list[tuple[int, Reason, bool, datetime] | None] = [None] * len(pairs)
+        # 1. Sticky assignments: Redis first (one round trip), then the database.
+        sticky_wanted: dict[tuple[int, int], set[str]] = {}
+        for i, (config, request) in enumerate(pairs):
+            if config.status != "running":
+                answers[i] = (-1, Reason.NOT_RUNNING, False, now)
+            elif config.sticky:
+                sticky_wanted.setdefault((config.experiment_id, config.bucket_version), set()).add(
+                    request.user_id
+                )
+        stored: dict[tuple[int, int, str], tuple[str, bool, datetime]] = {}
+        fills: list[tuple[int, int, str, StickyAssignment]] = []
+        if sticky_wanted and self.redis is not None:
+            # Not for experiments that allow overrides: an override replaces the stored
+            # exposure, and a replacement Redis missed (down at the time) must not live on.
+            no_overrides = {c.experiment_id for c, _ in pairs if not c.override_enabled}
+            wanted = [
+                (e, b, u)
+                for (e, b), users in sticky_wanted.items()
+                if e in no_overrides
+                for u in users
+            ]
+            for key, cached in zip(wanted, self.redis.get_stickies(wanted), strict=True):
+                if cached is not None:
+                    stored[key] = (
+                        cached.variant_key,
+                        cached.is_override,
+                        datetime.fromisoformat(cached.exposed_at),
+                    )
+                    sticky_wanted[key[:2]].discard(key[2])
+        for (experiment_id, bucket_version), wanted_users in sticky_wanted.items():
+            if wanted_users:
+                exposures = repository.find_exposures(
+                    session, experiment_id, bucket_version, sorted(wanted_users)
+                )
+                for user_id, row in exposures.items():
+                    stored[(experiment_id, bucket_version, user_id)] = row
+                    fills.append((experiment_id, bucket_version, user_id, _sticky_of(row)))
+        undecided: list[int] = []
+        for i, (config, request) in enumerate(pairs):
+            if answers[i] is not None:
                 continue
-            if request.user_id in existing:
-                key, is_override, at = existing[request.user_id]
-                index = config.index_of(key)
+            earlier = stored.get((config.experiment_id, config.bucket_version, request.user_id))
+            if config.sticky and earlier is not None:
+                index = config.index_of(earlier[0])
                 if index is not None:
-                    decisions[request.user_id] = (index, Reason.STICKY, is_override, at)
+                    answers[i] = (index, Reason.STICKY, earlier[1], earlier[2])
                     continue
+            undecided.append(i)
+        # 2. Decisions, on stored user properties merged with each request's attributes.
+        by_workspace: dict[int, set[str]] = {}
+        for i in undecided:
+            config, request = pairs[i]
+            by_workspace.setdefault(config.workspace_id, set()).add(request.user_id)
+        properties = {
+            (workspace_id, user_id): props
+            for workspace_id, users in by_workspace.items()
+            for user_id, props in repository.users_properties(
+                session, workspace_id, sorted(users)
+            ).items()
+        }
+        new_rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+        for i in undecided:
+            config, request = pairs[i]
             decision = decide(
                 config,
                 request.user_id,
-                self._attributes(request, properties.get(request.user_id, {})),
+                self._attributes(
+                    request, properties.get((config.workspace_id, request.user_id), {})
+                ),
             )
-            decisions[request.user_id] = (decision.index, decision.reason, False, now)
-            if decision.in_experiment:
-                new_rows.append(
+            answers[i] = (decision.index, decision.reason, False, now)
+            if decision.in_experiment and record:
+                new_rows.setdefault(
+                    (config.experiment_id, config.bucket_version, request.user_id),
                     self._exposure_row(
                         config, request.user_id, decision.index, False, request.context, now
-                    )
+                    ),
                 )
-        repository.insert_exposures(session, new_rows)
-        if config.sticky and new_rows:
-            stored = repository.find_exposures(
-                session,
-                config.experiment_id,
-                config.bucket_version,
-                [r["user_id"] for r in new_rows],
-            )
-            for user_id, (key, is_override, at) in stored.items():
-                index = config.index_of(key)
-                if index is not None and index != decisions[user_id][0]:
-                    decisions[user_id] = (index, Reason.STICKY, is_override, at)
+        # 3. New exposures, first one wins: whoever lost a race is shown what is stored.
+        if new_rows:
+            inserted = repository.insert_exposures(session, list(new_rows.values()))
+            lost: dict[tuple[int, int], list[str]] = {}
+            if inserted < len(new_rows):
+                for experiment_id, bucket_version, user_id in new_rows:
+                    lost.setdefault((experiment_id, bucket_version), []).append(user_id)
+            for (experiment_id, bucket_version), lost_users in lost.items():
+                winners = repository.find_exposures(
+                    session, experiment_id, bucket_version, lost_users
+                )
+                for user_id, row in winners.items():
+                    stored[(experiment_id, bucket_version, user_id)] = row
+            for key, new_row in new_rows.items():
+                winner = stored.get(key)
+                if winner is None:
+                    winner = (_key_of_variant(pairs, new_row), False, now)
+                    stored[key] = winner
+                fills.append((*key, _sticky_of(winner)))
+            for i in undecided:
+                config, request = pairs[i]
+                answer = answers[i]
+                assert answer is not None
+                winner = stored.get((config.experiment_id, config.bucket_version, request.user_id))
+                if config.sticky and winner is not None and answer[0] >= 0:
+                    index = config.index_of(winner[0])
+                    if index is not None and index != answer[0]:
+                        answers[i] = (index, Reason.STICKY, winner[1], winner[2])
+        if self.redis is not None and record:
+            for experiment_id, bucket_version, user_id, sticky in fills:
+                queue_sticky(session, experiment_id, bucket_version, user_id, sticky)
         results = []
-        for request in requests:
-            index, reason, is_override, at = decisions[request.user_id]
+        for (config, request), answer in zip(pairs, answers, strict=True):
+            assert answer is not None
+            index, reason, is_override, at = answer
             shown = index if index >= 0 else config.control_index
             results.append(
                 Assignment(
@@ -409,12 +478,31 @@ class Assigner:
         self, session: Session, workspace: Workspace, request: AssignmentRequest
     ) -> list[Assignment]:
         """What an application calls per page view: every running experiment, one user."""
-        properties = repository.user_properties(session, workspace.id, request.user_id)
         plain = AssignmentRequest(request.user_id, request.attributes, None, request.context)
-        return [
-            self._assign(session, config, plain, properties)
-            for config in self.running_configs(session, workspace)
-        ]
+        return self.assign_pairs(
+            session, [(config, plain) for config in self.running_configs(session, workspace)]
+        )
+
+
+def check_batch(requests: Sequence[AssignmentRequest]) -> None:
+    if len(requests) > MAX_BATCH:
+        raise ValidationFailed(
+            f"at most {MAX_BATCH} users per batch",
+            details=[{"loc": ["body", "users"], "msg": f"at most {MAX_BATCH}", "type": "too_long"}],
+        )
+
+
+def _sticky_of(row: tuple[str, bool, datetime]) -> StickyAssignment:
+    return StickyAssignment(row[0], row[1], row[2].isoformat())
+
+
+def _key_of_variant(
+    pairs: Sequence[tuple[AssignmentConfig, AssignmentRequest]], row: dict[str, Any]
+) -> str:
+    for config, _ in pairs:
+        if config.experiment_id == row["experiment_id"]:
+            return config.variant_keys[config.variant_ids.index(row["variant_id"])]
+    raise LookupError(row["experiment_id"])  # pragma: no cover - rows come from these pairs
 
 
 def list_assignments(

@@ -66,8 +66,9 @@ def authenticate(session: Session, secret: str | None, *, demo: bool) -> Princip
     return principal_of(token, demo=demo)
 
 
-def principal_of(token: ApiToken | None, *, demo: bool) -> Principal:
-    """The principal of a stored token, or 401 if it is revoked, expired or demo-only."""
+def principal_of(token: ApiToken | None, *, demo: bool, touch: bool = True) -> Principal:
+    """The principal of a stored token, or 401 if it is revoked, expired or demo-only.
+    ``touch``: refresh its ``last_used_at`` (a write; not in read-only sessions)."""
     now = utcnow()
     if (
         token is None
@@ -76,7 +77,7 @@ def principal_of(token: ApiToken | None, *, demo: bool) -> Principal:
         or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise Unauthenticated("Invalid, revoked or expired token")
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
+    if touch and (token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY):
         token.last_used_at = now
     return Principal(
         token_id=token.id,

@@ -66,7 +66,8 @@ def resolve(session: Session, cookie: str | None, *, demo: bool) -> Viewer | Non
     if row is None or row.expires_at <= utcnow():
         return None
     try:
-        principal = principal_of(session.get(ApiToken, row.token_id), demo=demo)
+        # Read-only: GET pages run in read-only sessions; usage is the API's to record.
+        principal = principal_of(session.get(ApiToken, row.token_id), demo=demo, touch=False)
     except Unauthenticated:
         return None
     workspace = session.get(Workspace, row.workspace_id)

@@ -40,34 +40,81 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    url = normalise_url(url)
+#: Connections a process keeps, by use. Every one is reserved for a gate (``runtime.gates``)
+#: or a single owner, so that no thread ever waits for one.
+SESSION_SLOTS = 10  # PostgreSQL: request units of work
+SQLITE_READ_SLOTS = 4  # SQLite: read-only units of work, beside its one writer
+FILL_SLOTS = 2  # cache fills (token, workspace, experiment lookups)
+COMMITTER_CONNECTIONS = 1  # the group committer of exposures
+
+
+def _sqlite_read_begin(conn: Any) -> None:
+    # A read transaction takes no lock at all in WAL mode: it never waits behind the writer.
+    conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_engine(url: str, *, echo: bool, pool_size: int, begin: Any, readonly: bool) -> Engine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
-        if parsed.database in (None, "", ":memory:"):
-            kwargs["poolclass"] = StaticPool
-        else:
-            # SQLite has one writer at a time, and every transaction here takes the write lock
-            # (BEGIN IMMEDIATE). One pooled connection per process makes threads queue in the
-            # pool, in order, instead of spinning in SQLite's busy handler: same throughput,
-            # p99 latency down from ~1.5 s to ~0.1 s under 16 concurrent clients (bench/).
-            kwargs |= {
-                "poolclass": QueuePool,
-                "pool_size": 1,
-                "max_overflow": 0,
-                "pool_timeout": 60,
-            }
-        engine = create_engine(url, echo=echo, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if parsed.database in (None, "", ":memory:"):
+        kwargs["poolclass"] = StaticPool
+    else:
+        # A thread never waits here (each connection belongs to a gate's slot), so a wait
+        # that times out is a bug to surface, not a queue.
+        kwargs |= {
+            "poolclass": QueuePool,
+            "pool_size": pool_size,
+            "max_overflow": 0,
+            "pool_timeout": 30,
+        }
+    engine = create_engine(url, echo=echo, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
 
-        @event.listens_for(engine, "connect")
-        def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
+    @event.listens_for(engine, "connect")
+    def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        if readonly:
+            dbapi_connection.execute("PRAGMA query_only=ON")
 
-        event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "begin", begin)
+    return engine
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
+    """The engine that writes: on SQLite one connection (it has one writer at a time, and
+    every transaction takes the write lock up front); on PostgreSQL a pool of ``pool_size``."""
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo, pool_size=1, begin=_sqlite_begin, readonly=False)
+    size = pool_size or SESSION_SLOTS + FILL_SLOTS + COMMITTER_CONNECTIONS
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=30,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def make_probe_engine(url: str) -> Engine:
+    """One connection of its own for a background owner (the cache poller, ``/health``), with
+    short timeouts: a hung database must not hang what probes it."""
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = _sqlite_engine(
+            url, echo=False, pool_size=1, begin=_sqlite_read_begin, readonly=True
+        )
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=5,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 2, "options": "-c statement_timeout=2000"},
+    )
 
 
 class Database:
@@ -77,15 +124,33 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, echo=echo)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        if self.backend == "sqlite" and make_url(self.url).database not in (None, "", ":memory:"):
+            # Readers beside the writer: deferred BEGIN (no lock in WAL mode), query_only.
+            self.read_engine = _sqlite_engine(
+                self.url,
+                echo=echo,
+                pool_size=SQLITE_READ_SLOTS + FILL_SLOTS,
+                begin=_sqlite_read_begin,
+                readonly=True,
+            )
+        else:
+            self.read_engine = self.engine
+        self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def separate_reads(self) -> bool:
+        """Whether reads have connections of their own (SQLite files) or share the pool."""
+        return self.read_engine is not self.engine
+
     @contextmanager
-    def session_scope(self) -> Iterator[Session]:
-        """One unit of work: commit once on success, roll back on any error."""
-        session = self.sessionmaker()
+    def session_scope(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One unit of work: commit once on success, roll back on any error. ``readonly``:
+        on the read connections (SQLite: never waits for the writer; writing is an error)."""
+        session = (self.read_sessionmaker if readonly else self.sessionmaker)()
         try:
             yield session
             session.commit()
@@ -97,3 +162,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.separate_reads:
+            self.read_engine.dispose()

@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from splitlab.api.assignments import AssignerDep, AssignmentRead, PathUserId, UserId
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.assignments import (
+    AssignmentRead,
+    PathUserId,
+    UserId,
+    assign_on_hot_path,
+    assign_pairs,
+)
+from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer, get_plane
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
-from splitlab.assignment.service import MAX_BATCH, AssignmentRequest
+from splitlab.assignment.sdk import sdk_payload
+from splitlab.assignment.service import MAX_BATCH, AssignmentRequest, check_batch
 from splitlab.auth.tokens import Scope
 
 router = APIRouter(tags=["v1: assignments"])
@@ -79,19 +86,20 @@ def _v1(assignment: service.Assignment) -> AssignmentReadV1:
     response_model=AssignmentReadV1,
     responses=ERRORS,
 )
-def get_user_assignment(
+async def get_user_assignment(
+    request: Request,
     experiment_id: str,
     user_id: PathUserId,
-    session: SessionDep,
     principal: Reader,
     workspace: WorkspaceDep,
-    assigner: AssignerDep,
 ) -> AssignmentReadV1:
     """The user's variant: sticky if assigned before, else evaluated and its exposure recorded.
     A readonly token records nothing: it gets the stored variant, or the one the user would get."""
-    request = AssignmentRequest(user_id)
     record = principal.can(Scope.EXPERIMENT)
-    return _v1(assigner.assign(session, workspace, experiment_id, request, record=record))
+    (assignment,) = await assign_on_hot_path(
+        request, workspace, experiment_id, [AssignmentRequest(user_id)], record=record
+    )
+    return _v1(assignment)
 
 
 @router.post(
@@ -100,31 +108,28 @@ def get_user_assignment(
     response_model=AssignmentReadV1,
     responses=ERRORS,
 )
-def create_assignment(
-    body: AssignmentCreate,
-    session: SessionDep,
-    _: Writer,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def create_assignment(
+    request: Request, body: AssignmentCreate, _: Writer, workspace: WorkspaceDep
 ) -> AssignmentReadV1:
     """Assign a user with request context (stored with the exposure and usable in targeting)."""
-    request = AssignmentRequest(body.user_id, body.attributes, body.force_variant, body.context)
-    return _v1(assigner.assign(session, workspace, str(body.experiment_id), request))
+    assignment_request = AssignmentRequest(
+        body.user_id, body.attributes, body.force_variant, body.context
+    )
+    (assignment,) = await assign_on_hot_path(
+        request, workspace, str(body.experiment_id), [assignment_request]
+    )
+    return _v1(assignment)
 
 
 @router.post("/assignments/batch", response_model=list[AssignmentReadV1], responses=ERRORS)
-def create_assignments(
-    body: BatchCreate,
-    session: SessionDep,
-    _: Writer,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def create_assignments(
+    request: Request, body: BatchCreate, _: Writer, workspace: WorkspaceDep
 ) -> list[AssignmentReadV1]:
     """Assign up to 10,000 users to one experiment."""
     requests = [AssignmentRequest(u, {}, None, body.context) for u in body.user_ids]
-    return [
-        _v1(a) for a in assigner.assign_many(session, workspace, str(body.experiment_id), requests)
-    ]
+    check_batch(requests)
+    results = await assign_on_hot_path(request, workspace, str(body.experiment_id), requests)
+    return [_v1(a) for a in results]
 
 
 @router.get("/assignments/", response_model=list[ExposureRead], responses=ERRORS)
@@ -165,28 +170,23 @@ def list_assignments(
 
 
 @router.post("/evaluate", response_model=Evaluation, responses=ERRORS)
-def evaluate(
-    body: EvaluateBody,
-    session: SessionDep,
-    _: Writer,
-    workspace: WorkspaceDep,
-    assigner: AssignerDep,
+async def evaluate(
+    request: Request, body: EvaluateBody, _: Writer, workspace: WorkspaceDep
 ) -> Evaluation:
     """Every running experiment of the workspace for one user: one call per page view."""
-    request = AssignmentRequest(body.user_id, body.attributes, None, body.context)
-    assignments = assigner.evaluate_all(session, workspace, request)
+    plain = AssignmentRequest(body.user_id, body.attributes, None, body.context)
+    configs = await get_plane(request).running(workspace)
+    assignments = await assign_pairs(request, [(config, plain) for config in configs])
     return Evaluation(
         user_id=body.user_id, assignments={a.experiment_key: _v1(a) for a in assignments}
     )
 
 
 @router.get("/sdk", responses=ERRORS)
-def sdk(
-    session: SessionDep, _: Reader, workspace: WorkspaceDep, assigner: AssignerDep
-) -> dict[str, Any]:
+async def sdk(request: Request, _: Reader, workspace: WorkspaceDep) -> dict[str, Any]:
     """The workspace's running experiments as a GrowthBook SDK payload (``{"features": …}``).
 
     Each experiment is a feature named by its key whose value is the variant key; evaluate it
     locally with any GrowthBook SDK using the attribute ``id`` = your user id.
     """
-    return service.sdk_payload(assigner, session, workspace)
+    return sdk_payload(await get_plane(request).running(workspace))

@@ -75,8 +75,14 @@ class TokenCreated(TokenRead):
     token: str = Field(description="The secret. Shown only in this response: store it now.")
 
 
-def _read(session: Session, token: ApiToken) -> TokenRead:
+def _read(session: Session, token: ApiToken, request: Request | None = None) -> TokenRead:
     workspace = workspaces.get_by_id(session, token.workspace_id) if token.workspace_id else None
+    last_used_at = token.last_used_at
+    if request is not None:
+        # Usage this process noted and has not written yet (``runtime.control``).
+        noted = request.app.state.cache.noted_use(token.id)
+        if noted is not None and (last_used_at is None or noted > last_used_at):
+            last_used_at = noted
     return TokenRead(
         id=token.id,
         name=token.name,
@@ -86,7 +92,7 @@ def _read(session: Session, token: ApiToken) -> TokenRead:
         workspace=workspace.key if workspace else None,
         is_active=token.is_active,
         expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
+        last_used_at=last_used_at,
         created_by=token.created_by,
         created_at=token.created_at,
         updated_at=token.updated_at,
@@ -120,17 +126,22 @@ def create_token(
 
 @router.get("/", response_model=list[TokenRead], responses=ERRORS)
 def list_tokens(
-    response: Response, session: SessionDep, principal: Admin, skip: Skip = 0, limit: Limit = 100
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Admin,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> list[TokenRead]:
     """Tokens (prefixes only, never secrets); the total is in ``X-Total-Count``."""
     tokens, total = service.list_tokens(session, principal, offset=skip, limit=limit)
     set_total(response, total)
-    return [_read(session, t) for t in tokens]
+    return [_read(session, t, request) for t in tokens]
 
 
 @router.get("/{token_id}", response_model=TokenRead, responses=ERRORS)
-def get_token(token_id: int, session: SessionDep, principal: Admin) -> TokenRead:
-    return _read(session, service.get_token(session, principal, token_id))
+def get_token(token_id: int, request: Request, session: SessionDep, principal: Admin) -> TokenRead:
+    return _read(session, service.get_token(session, principal, token_id), request)
 
 
 @router.put("/{token_id}", response_model=TokenRead, responses=ERRORS)

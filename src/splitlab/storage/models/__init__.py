@@ -2,10 +2,17 @@
 
 from splitlab.storage.models.experiment import Experiment, LifecycleEvent, Metric, Variant
 from splitlab.storage.models.tracking import Event, Exposure, ExposureTotal, VariantTotal
-from splitlab.storage.models.workspace import ApiToken, DashboardSession, User, Workspace
+from splitlab.storage.models.workspace import (
+    ApiToken,
+    ControlGeneration,
+    DashboardSession,
+    User,
+    Workspace,
+)
 
 __all__ = [
     "ApiToken",
+    "ControlGeneration",
     "DashboardSession",
     "Event",
     "Experiment",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from splitlab.storage.base import Base, JSONType, utcnow
@@ -77,3 +77,14 @@ class DashboardSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class ControlGeneration(Base):
+    """One row whose ``value`` moves with every change to what API processes cache (tokens,
+    workspaces, experiments and variants): database triggers move it in the changing
+    transaction, and each process polls it (``splitlab.runtime``)."""
+
+    __tablename__ = "control_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

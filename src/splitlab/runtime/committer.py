@@ -1,0 +1,211 @@
+"""Group commit of assignments: concurrent requests' exposures share one transaction.
+
+A request that may record exposures (``assign``, ``evaluate``, a batch, an experiment token's
+GET) hands its ``(config, request)`` pairs to the committer and awaits the answer. The committer
+takes every job queued while the previous transaction ran, runs them as one unit of work
+(``Assigner.assign_pairs``: one sticky lookup, one properties lookup and one insert per
+experiment, whatever the number of requests), commits, and only then answers each request. So a
+2xx still means committed, and a thousand concurrent new users cost a handful of transactions,
+not a thousand.
+
+- The committer is one asyncio task per process; its database work runs in one thread of its
+  own (never the request thread pool) on a connection of its own. On SQLite it takes the
+  ``session`` gate's one slot for each transaction, so route writes and group commits queue in
+  order (FIFO) for the one writer instead of spinning in SQLite's busy handler.
+- If a grouped transaction fails, each job is retried alone, so one bad request never fails
+  the others; a job that fails alone gets its own error.
+- The queue is bounded (``MAX_QUEUED`` jobs): past it, ``503`` with ``Retry-After`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from splitlab.assignment.config import AssignmentConfig
+from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest
+from splitlab.errors import Unavailable
+from splitlab.storage.engine import Database
+
+if TYPE_CHECKING:
+    from splitlab.runtime.control import ControlCache
+    from splitlab.runtime.gates import Gate
+
+log = logging.getLogger("splitlab.runtime")
+
+#: Jobs waiting for the committer before new ones are refused with 503.
+MAX_QUEUED = 4096
+#: Pairs (a user in an experiment) in one grouped transaction, at most.
+MAX_PAIRS_PER_COMMIT = 20_000
+
+
+@dataclass(eq=False)
+class _Job:
+    pairs: Sequence[tuple[AssignmentConfig, AssignmentRequest]]
+    future: asyncio.Future[list[Assignment]] = field(repr=False)
+
+
+class GroupCommitter:
+    """Batches assignment jobs into transactions; one per process, started by the app."""
+
+    def __init__(
+        self,
+        db: Database,
+        assigner: Assigner,
+        *,
+        write_gate: Gate | None,
+        cache: ControlCache | None = None,
+    ) -> None:
+        self.db = db
+        self.assigner = assigner
+        self.write_gate = write_gate
+        self.cache = cache
+        self._queue: list[_Job] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._usage_written = 0.0
+        #: Counters for ``/metrics`` and tests.
+        self.transactions = 0
+        self.jobs = 0
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def assign(
+        self, pairs: Sequence[tuple[AssignmentConfig, AssignmentRequest]]
+    ) -> list[Assignment]:
+        """Assign and record ``pairs``; returns once the transaction holding them committed."""
+        if not pairs:
+            return []
+        if self._task is None:
+            self.start()
+        if len(self._queue) >= MAX_QUEUED:
+            raise Unavailable("Too many assignments in flight; retry later")
+        future: asyncio.Future[list[Assignment]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(pairs, future))
+        assert self._wake is not None
+        self._wake.set()
+        return await asyncio.shield(future)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="splitlab-committer")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-committer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        assert self._wake is not None
+        self._wake.set()
+        await self._task
+        self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    _stopping = False
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                except TimeoutError:
+                    await self._write_usage(loop)
+                    continue
+            jobs = self._take()
+            try:
+                if self.write_gate is not None:
+                    # Wait for SQLite's one writer in line with route writes. A request waits
+                    # for its own answer, so the committer does not give up here.
+                    async with self.write_gate.slot(timeout=3600):
+                        outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
+                else:
+                    outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
+            except Exception as exc:  # the gate itself failed: answer, never hang
+                outcomes = [exc] * len(jobs)
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+
+    def _take(self) -> list[_Job]:
+        taken: list[_Job] = []
+        pairs = 0
+        while self._queue and (
+            not taken or pairs + len(self._queue[0].pairs) <= MAX_PAIRS_PER_COMMIT
+        ):
+            job = self._queue.pop(0)
+            taken.append(job)
+            pairs += len(job.pairs)
+        return taken
+
+    async def _write_usage(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Token ``last_used_at`` noted by the cache, written when the committer is idle."""
+        if self.cache is None or not self.cache.usage_pending:
+            return
+        try:
+            if self.write_gate is not None:
+                async with self.write_gate.slot():
+                    await loop.run_in_executor(self._executor, self._usage_only)
+            else:
+                await loop.run_in_executor(self._executor, self._usage_only)
+        except Exception as exc:
+            log.warning("could not write token usage (%s)", exc)
+
+    def _usage_only(self) -> None:
+        assert self.cache is not None
+        with self.db.session_scope() as session:
+            self.cache.flush_usage(session)
+
+    # -- the committer's thread ---------------------------------------------------------
+
+    def _commit(self, jobs: list[_Job]) -> list[list[Assignment] | BaseException]:
+        """Run ``jobs`` as one transaction; if it fails, each alone."""
+        try:
+            return list(self._transaction(jobs))
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+            log.info("group commit of %d jobs failed (%s); retrying each alone", len(jobs), exc)
+        outcomes: list[list[Assignment] | BaseException] = []
+        for job in jobs:
+            try:
+                outcomes.extend(self._transaction([job]))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _transaction(self, jobs: list[_Job]) -> list[list[Assignment]]:
+        pairs = [pair for job in jobs for pair in job.pairs]
+        with self.db.session_scope() as session:
+            answers = self.assigner.assign_pairs(session, pairs)
+            if self.cache is not None and self.cache.usage_pending:
+                now = time.monotonic()
+                if now - self._usage_written >= 1.0:
+                    self._usage_written = now
+                    self.cache.flush_usage(session)
+        self.transactions += 1
+        self.jobs += len(jobs)
+        outcomes = []
+        start = 0
+        for job in jobs:
+            outcomes.append(answers[start : start + len(job.pairs)])
+            start += len(job.pairs)
+        return outcomes

@@ -1,0 +1,132 @@
+"""The front door, before any route runs: admission, the caller's token, the body's size.
+
+A pure ASGI middleware, in this order:
+
+1. **Admission.** At most ``max_in_flight`` requests are handled at once; past that the answer
+   is an immediate ``503`` with ``Retry-After`` (the connection stays usable). ``/health`` is
+   always let in.
+2. **Authentication before the body.** On ``/api/...`` (not the API docs) the bearer token is
+   resolved from the control cache before a byte of the body is read. Without a valid token the
+   answer is ``401`` and the body is never read or parsed. The principal is handed to the route
+   in ``scope["state"]``.
+3. **Size limits while the body streams in.** ``Content-Length`` over the route's limit is
+   refused at once; a body without one is counted as it arrives and refused as soon as it
+   passes the limit (batches: 5 MB, anything else: 1 MB). The answer is ``413``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from splitlab.errors import AppError, PayloadTooLarge, Unavailable
+from splitlab.runtime.plane import ControlPlane
+
+#: Bodies of routes whose path ends in ``/batch``.
+BATCH_BODY_LIMIT = 5 * 1024 * 1024
+#: Bodies of every other route.
+DEFAULT_BODY_LIMIT = 1024 * 1024
+#: Requests handled at once by one process before new ones get 503.
+MAX_IN_FLIGHT = 1024
+
+_PUBLIC_API = ("/api/v1/docs", "/api/v1/openapi.json")
+
+
+def body_limit(path: str) -> int:
+    return BATCH_BODY_LIMIT if path.rstrip("/").endswith("/batch") else DEFAULT_BODY_LIMIT
+
+
+def needs_token(path: str) -> bool:
+    return path.startswith("/api/") and not path.startswith(_PUBLIC_API)
+
+
+async def send_error(send: Send, error: AppError) -> None:
+    body = json.dumps(error.to_body(), separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self.in_flight >= self.max_in_flight and path != "/health":
+            self.refused += 1
+            await send_error(send, Unavailable("The server is busy; retry later"))
+            return
+        self.in_flight += 1
+        try:
+            await self._handle(scope, receive, send, path)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        limit = body_limit(path)
+        declared = _content_length(scope)
+        if needs_token(path):
+            plane: ControlPlane = scope["app"].state.plane
+            try:
+                principal = await plane.principal(_header(scope, b"authorization"))
+            except AppError as error:
+                await send_error(send, error)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        if declared is not None and declared > limit:
+            await send_error(send, _too_large(limit))
+            return
+        received = 0
+        answered = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit and not answered:
+                    answered = True
+                    await send_error(send, _too_large(limit))
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    if limit == BATCH_BODY_LIMIT:
+        return PayloadTooLarge("A batch may be at most 5 MB")
+    return PayloadTooLarge(f"A request body may be at most {limit // (1024 * 1024)} MB")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    raw = _header(scope, b"content-length")
+    if raw is not None and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
+
+
+def principal_of_scope(scope: dict[str, Any]) -> Any:
+    return scope.get("state", {}).get("principal")
