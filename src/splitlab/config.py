@@ -35,3 +35,6 @@ class Settings(BaseSettings):
     #: and collect the young generation less often (``app.tune_gc``). ``splitlab serve`` turns
     #: it on; embedded apps (tests, other hosts) keep the interpreter's defaults.
     gc_tuning: bool = False
+    #: Serve the hot routes from the front door (``runtime.fastpath``); off, FastAPI serves
+    #: them (same answers, more work per request). For comparisons and debugging.
+    fast_path: bool = True

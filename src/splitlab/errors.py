@@ -90,3 +90,8 @@ class Unavailable(AppError):
     def __init__(self, message: str, *, retry_after: int = 1, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
         super().__init__(message, **kwargs)
+
+
+class InternalError(AppError):
+    status_code = 500
+    code = "internal_error"

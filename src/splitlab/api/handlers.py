@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from splitlab.errors import AppError, BadRequest
+from splitlab.errors import AppError, BadRequest, InternalError, Unavailable
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -109,14 +109,18 @@ def _database_unavailable(exc: Exception) -> bool:
     return getattr(exc.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
+def unexpected_answer(exc: Exception) -> AppError:
+    """What an unforeseen exception answers: 503 when a retry can help, else 500."""
+    if _database_unavailable(exc):
+        return Unavailable("The database is unavailable; retry later")
+    return InternalError("Internal server error")
+
+
 async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     """Anything unforeseen (a failed commit, the database gone) still answers in the one error
     shape; Starlette re-raises the exception afterwards, so the server logs its traceback."""
-    if _database_unavailable(exc):
-        body = {"error": "The database is unavailable; retry later", "code": "unavailable"}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    body = {"error": "Internal server error", "code": "internal_error"}
-    return JSONResponse(body, status_code=500)
+    answer = unexpected_answer(exc)
+    return JSONResponse(answer.to_body(), status_code=answer.status_code, headers=answer.headers)
 
 
 def install(app: FastAPI) -> None:

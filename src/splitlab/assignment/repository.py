@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Boolean, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from splitlab.events import totals
-from splitlab.storage.base import as_id, sqlite_time
+from splitlab.storage.base import JSONType, UTCDateTime, as_id, sqlite_time
 from splitlab.storage.models import Experiment, Exposure, User, Variant
 
 
@@ -70,24 +70,92 @@ def find_exposure(
     return (row[0], row[1], row[2]) if row else None
 
 
-def find_exposures(
-    session: Session, experiment_id: int, bucket_version: int, user_ids: Sequence[str]
-) -> dict[str, tuple[str, bool, datetime]]:
-    found: dict[str, tuple[str, bool, datetime]] = {}
-    for start in range(0, len(user_ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = user_ids[start : start + 900]
+ExposureKey = tuple[int, int, str]
+StoredExposure = tuple[str, bool, datetime]
+
+#: The stored exposures of many ``(experiment, bucket version, user)`` keys, in one statement
+#: built once: the keys are one bound JSON array, looked up through the unique index. (An ORM
+#: ``IN`` per experiment cost the group committer a third of its time compiling expressions.)
+_SQLITE_FIND_EXPOSURES = text(
+    """
+    SELECT e.experiment_id, e.bucket_version, e.user_id, v.key, e.is_override, e.exposed_at
+    FROM json_each(:keys) AS k
+    JOIN exposures AS e
+      ON e.experiment_id = json_extract(k.value, '$[0]')
+     AND e.bucket_version = json_extract(k.value, '$[1]')
+     AND e.user_id = json_extract(k.value, '$[2]')
+    JOIN variants AS v ON v.id = e.variant_id
+    """
+).columns(is_override=Boolean(), exposed_at=UTCDateTime())
+_PG_FIND_EXPOSURES = text(
+    """
+    SELECT e.experiment_id, e.bucket_version, e.user_id, v.key, e.is_override, e.exposed_at
+    FROM unnest(CAST(:experiments AS integer[]), CAST(:buckets AS integer[]),
+                CAST(:users AS text[])) AS k(experiment_id, bucket_version, user_id)
+    JOIN exposures AS e
+      ON e.experiment_id = k.experiment_id
+     AND e.bucket_version = k.bucket_version
+     AND e.user_id = k.user_id
+    JOIN variants AS v ON v.id = e.variant_id
+    """
+).columns(is_override=Boolean(), exposed_at=UTCDateTime())
+
+
+def find_exposures_of(
+    session: Session, keys: Sequence[ExposureKey]
+) -> dict[ExposureKey, StoredExposure]:
+    """The stored exposure (variant key, is it an override, when) of each key that has one."""
+    if not keys:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(
-            select(Exposure.user_id, Variant.key, Exposure.is_override, Exposure.exposed_at)
-            .join(Variant, Variant.id == Exposure.variant_id)
-            .where(
-                Exposure.experiment_id == experiment_id,
-                Exposure.bucket_version == bucket_version,
-                Exposure.user_id.in_(chunk),
-            )
+            _PG_FIND_EXPOSURES,
+            {
+                "experiments": [k[0] for k in keys],
+                "buckets": [k[1] for k in keys],
+                "users": [k[2] for k in keys],
+            },
         )
-        for user_id, key, is_override, exposed_at in rows:
-            found[user_id] = (key, is_override, exposed_at)
-    return found
+    else:
+        rows = session.execute(_SQLITE_FIND_EXPOSURES, {"keys": to_json(list(keys)).decode()})
+    return {
+        (experiment_id, bucket_version, user_id): (key, is_override, exposed_at)
+        for experiment_id, bucket_version, user_id, key, is_override, exposed_at in rows
+    }
+
+
+_SQLITE_USERS_PROPERTIES = text(
+    """
+    SELECT u.workspace_id, u.user_id, u.properties
+    FROM json_each(:keys) AS k
+    JOIN users AS u
+      ON u.workspace_id = json_extract(k.value, '$[0]')
+     AND u.user_id = json_extract(k.value, '$[1]')
+    """
+).columns(properties=JSONType)
+_PG_USERS_PROPERTIES = text(
+    """
+    SELECT u.workspace_id, u.user_id, u.properties
+    FROM unnest(CAST(:workspaces AS integer[]), CAST(:users AS text[])) AS k(workspace_id, user_id)
+    JOIN users AS u ON u.workspace_id = k.workspace_id AND u.user_id = k.user_id
+    """
+).columns(properties=JSONType)
+
+
+def properties_of(
+    session: Session, keys: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """Stored properties of ``(workspace, user)`` keys (users without a row are left out)."""
+    if not keys:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            _PG_USERS_PROPERTIES,
+            {"workspaces": [k[0] for k in keys], "users": [k[1] for k in keys]},
+        )
+    else:
+        rows = session.execute(_SQLITE_USERS_PROPERTIES, {"keys": to_json(list(keys)).decode()})
+    return {(w, u): dict(props or {}) for w, u, props in rows}
 
 
 #: Both statements take the exposures as one JSON array of ``_EXPOSURE_COLUMNS`` rows (one bound
@@ -219,19 +287,3 @@ def list_exposures(
         .limit(limit)
     )
     return [(exposure, exp_key, var_key) for exposure, exp_key, var_key in rows], total
-
-
-def users_properties(
-    session: Session, workspace_id: int, user_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(user_ids))
-    for start in range(0, len(unique), 900):
-        rows = session.execute(
-            select(User.user_id, User.properties).where(
-                User.workspace_id == workspace_id, User.user_id.in_(unique[start : start + 900])
-            )
-        )
-        for user_id, properties in rows:
-            found[user_id] = dict(properties or {})
-    return found

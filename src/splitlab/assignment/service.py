@@ -371,14 +371,10 @@ class Assigner:
                         datetime.fromisoformat(cached.exposed_at),
                     )
                     sticky_wanted[key[:2]].discard(key[2])
-        for (experiment_id, bucket_version), wanted_users in sticky_wanted.items():
-            if wanted_users:
-                exposures = repository.find_exposures(
-                    session, experiment_id, bucket_version, sorted(wanted_users)
-                )
-                for user_id, row in exposures.items():
-                    stored[(experiment_id, bucket_version, user_id)] = row
-                    fills.append((experiment_id, bucket_version, user_id, _sticky_of(row)))
+        lookups = [(e, b, u) for (e, b), users in sticky_wanted.items() for u in sorted(users)]
+        for key, row in repository.find_exposures_of(session, lookups).items():
+            stored[key] = row
+            fills.append((*key, _sticky_of(row)))
         undecided: list[int] = []
         for i, (config, request) in enumerate(pairs):
             if answers[i] is not None:
@@ -391,17 +387,10 @@ class Assigner:
                     continue
             undecided.append(i)
         # 2. Decisions, on stored user properties merged with each request's attributes.
-        by_workspace: dict[int, set[str]] = {}
-        for i in undecided:
-            config, request = pairs[i]
-            by_workspace.setdefault(config.workspace_id, set()).add(request.user_id)
-        properties = {
-            (workspace_id, user_id): props
-            for workspace_id, users in by_workspace.items()
-            for user_id, props in repository.users_properties(
-                session, workspace_id, sorted(users)
-            ).items()
-        }
+        wanted_properties = sorted(
+            {(pairs[i][0].workspace_id, pairs[i][1].user_id) for i in undecided}
+        )
+        properties = repository.properties_of(session, wanted_properties)
         new_rows: dict[tuple[int, int, str], dict[str, Any]] = {}
         for i in undecided:
             config, request = pairs[i]
@@ -423,16 +412,9 @@ class Assigner:
         # 3. New exposures, first one wins: whoever lost a race is shown what is stored.
         if new_rows:
             inserted = repository.insert_exposures(session, list(new_rows.values()))
-            lost: dict[tuple[int, int], list[str]] = {}
             if inserted < len(new_rows):
-                for experiment_id, bucket_version, user_id in new_rows:
-                    lost.setdefault((experiment_id, bucket_version), []).append(user_id)
-            for (experiment_id, bucket_version), lost_users in lost.items():
-                winners = repository.find_exposures(
-                    session, experiment_id, bucket_version, lost_users
-                )
-                for user_id, row in winners.items():
-                    stored[(experiment_id, bucket_version, user_id)] = row
+                # Some lost a race to a concurrent writer: what is stored is what they see.
+                stored.update(repository.find_exposures_of(session, list(new_rows)))
             for key, new_row in new_rows.items():
                 winner = stored.get(key)
                 if winner is None:

@@ -40,6 +40,8 @@ log = logging.getLogger("splitlab.runtime")
 
 #: Jobs waiting for the committer before new ones are refused with 503.
 MAX_QUEUED = 4096
+#: A request waits this long for its transaction before it is answered 503.
+ANSWER_TIMEOUT = 30.0
 #: Pairs (a user in an experiment) in one grouped transaction, at most.
 MAX_PAIRS_PER_COMMIT = 20_000
 
@@ -90,7 +92,12 @@ class GroupCommitter:
         self._queue.append(_Job(pairs, future))
         assert self._wake is not None
         self._wake.set()
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), ANSWER_TIMEOUT)
+        except TimeoutError:
+            # The database is hung: say so rather than hold the caller. Whether the exposure
+            # commits later or not, a retry gets the same (sticky) answer.
+            raise Unavailable("The database is not answering; retry later") from None
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -17,12 +17,16 @@ A pure ASGI middleware, in this order:
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from splitlab.errors import AppError, PayloadTooLarge, Unavailable
+from splitlab.runtime.fastpath import FastPath
 from splitlab.runtime.plane import ControlPlane
+
+log = logging.getLogger("splitlab.runtime")
 
 #: Bodies of routes whose path ends in ``/batch``.
 BATCH_BODY_LIMIT = 5 * 1024 * 1024
@@ -56,6 +60,7 @@ class Guard:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.refused = 0
+        self._fast: FastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +87,11 @@ class Guard:
             except AppError as error:
                 await send_error(send, error)
                 return
+            except Exception:
+                # Only the database can fail here (a cache miss): the caller may retry.
+                log.exception("could not resolve a token")
+                await send_error(send, Unavailable("The database is unavailable; retry later"))
+                return
             scope.setdefault("state", {})["principal"] = principal
         if declared is not None and declared > limit:
             await send_error(send, _too_large(limit))
@@ -104,7 +114,25 @@ class Guard:
             if not answered:
                 await send(message)
 
+        fast = self.fast_path(scope) if needs_token(path) else None
+        matched = fast.match(scope) if fast is not None else None
+        if fast is not None and matched is not None:
+
+            async def fallback(replayed: Receive) -> None:
+                await self.app(scope, replayed, guarded_send)
+
+            await fast.serve(scope, limited_receive, guarded_send, matched, fallback)
+            return
         await self.app(scope, limited_receive, guarded_send)
+
+    def fast_path(self, scope: Scope) -> FastPath | None:
+        """The app's fast path (``runtime.fastpath``), unless settings turn it off."""
+        app = scope["app"]
+        if not app.state.settings.fast_path:
+            return None
+        if self._fast is None:
+            self._fast = FastPath(app)
+        return self._fast
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -94,7 +94,8 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
         pool_size=size,
         max_overflow=0,
         pool_timeout=30,
-        connect_args={"connect_timeout": 5},
+        # A hung statement must not hold a connection (and its gate slot) for ever.
+        connect_args={"connect_timeout": 5, "options": "-c statement_timeout=60000"},
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -23,6 +23,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database behind ``engine`` to ``revision`` in one transaction."""
     config = alembic_config()
     with engine.begin() as connection:
+        _no_statement_timeout(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -30,5 +31,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
+        _no_statement_timeout(connection)
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def _no_statement_timeout(connection: Connection) -> None:
+    """Backfills may take longer than the serving engine's statement timeout."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
