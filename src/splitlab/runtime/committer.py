@@ -40,7 +40,9 @@ log = logging.getLogger("splitlab.runtime")
 
 #: Jobs waiting for the committer before new ones are refused with 503.
 MAX_QUEUED = 4096
-#: A request waits this long for its transaction before it is answered 503.
+#: A job not taken into a transaction after this long is dropped and answered 503.
+QUEUE_TIMEOUT = 5.0
+#: A job in a transaction is answered 503 if that transaction has not ended after this long.
 ANSWER_TIMEOUT = 30.0
 #: Pairs (a user in an experiment) in one grouped transaction, at most.
 MAX_PAIRS_PER_COMMIT = 20_000
@@ -50,6 +52,8 @@ MAX_PAIRS_PER_COMMIT = 20_000
 class _Job:
     pairs: Sequence[tuple[AssignmentConfig, AssignmentRequest]]
     future: asyncio.Future[list[Assignment]] = field(repr=False)
+    #: Taken into a transaction: from then on the request waits for its outcome.
+    started: bool = False
 
 
 class GroupCommitter:
@@ -89,9 +93,17 @@ class GroupCommitter:
         if len(self._queue) >= MAX_QUEUED:
             raise Unavailable("Too many assignments in flight; retry later")
         future: asyncio.Future[list[Assignment]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(pairs, future))
+        job = _Job(pairs, future)
+        self._queue.append(job)
         assert self._wake is not None
         self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), QUEUE_TIMEOUT)
+        except TimeoutError:
+            if not job.started:
+                # Never reached a transaction: nothing of it will be written.
+                self._queue.remove(job)
+                raise Unavailable("Too many assignments waiting; retry later") from None
         try:
             return await asyncio.wait_for(asyncio.shield(future), ANSWER_TIMEOUT)
         except TimeoutError:
@@ -133,14 +145,19 @@ class GroupCommitter:
                 except TimeoutError:
                     await self._write_usage(loop)
                     continue
-            jobs = self._take()
+            jobs: list[_Job] = []
             try:
                 if self.write_gate is not None:
-                    # Wait for SQLite's one writer in line with route writes. A request waits
-                    # for its own answer, so the committer does not give up here.
-                    async with self.write_gate.slot(timeout=3600):
+                    # SQLite's one writer, ahead of route writes: a group's transaction is
+                    # short and answers many requests. The jobs are taken once the writer is
+                    # ours (so more join the group); from then on they wait for its outcome.
+                    async with self.write_gate.slot(timeout=3600, priority=True):
+                        jobs = self._take()
+                        if not jobs:
+                            continue  # every queued job gave up meanwhile
                         outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
                 else:
+                    jobs = self._take()
                     outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
             except Exception as exc:  # the gate itself failed: answer, never hang
                 outcomes = [exc] * len(jobs)
@@ -159,6 +176,7 @@ class GroupCommitter:
             not taken or pairs + len(self._queue[0].pairs) <= MAX_PAIRS_PER_COMMIT
         ):
             job = self._queue.pop(0)
+            job.started = True
             taken.append(job)
             pairs += len(job.pairs)
         return taken
@@ -169,7 +187,7 @@ class GroupCommitter:
             return
         try:
             if self.write_gate is not None:
-                async with self.write_gate.slot():
+                async with self.write_gate.slot(priority=True):
                     await loop.run_in_executor(self._executor, self._usage_only)
             else:
                 await loop.run_in_executor(self._executor, self._usage_only)

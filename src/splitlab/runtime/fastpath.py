@@ -40,7 +40,7 @@ from splitlab.assignment.sdk import sdk_payload
 from splitlab.assignment.service import Assignment, AssignmentRequest, check_batch
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope as TokenScope
-from splitlab.errors import AppError, PermissionDenied
+from splitlab.errors import AppError, PayloadTooLarge, PermissionDenied
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.models import Workspace
 
@@ -234,13 +234,18 @@ _COMPILED = [(m, re.compile(p + r"\Z"), h, t) for m, p, h, t in _ROUTES]
 _QUERY = {"workspace"}
 
 
-class FastPath:
-    """Matches the hot routes and answers them; ``route_for`` gives FastAPI's route object for
-    metrics labels."""
+@dataclass(frozen=True)
+class RouteLabel:
+    """What ``MetricsMiddleware`` reads from ``scope["route"]``: the route's full template."""
 
-    def __init__(self, app: Any) -> None:
-        routes = {getattr(r, "path", None): r for r in app.routes}
-        self._routes = [(m, p, h, routes.get(t)) for m, p, h, t in _COMPILED]
+    path: str
+
+
+class FastPath:
+    """Matches the hot routes and answers them, labelled for metrics by their templates."""
+
+    def __init__(self) -> None:
+        self._routes = [(m, p, h, RouteLabel(t)) for m, p, h, t in _COMPILED]
 
     def match(self, scope: Scope) -> tuple[Handler, dict[str, str], Any] | None:
         method = scope["method"]
@@ -264,9 +269,12 @@ class FastPath:
         fallback: Callable[[Receive], Awaitable[None]],
     ) -> None:
         handler, params, route = matched
-        body, complete = await _read_body(receive)
+        try:
+            body, complete = await _read_body(receive)
+        except PayloadTooLarge:
+            return  # refused for its size: the front door has answered 413
         if not complete:
-            return  # disconnected, or refused for its size by the front door
+            return  # the client went away
         replayed = False
 
         async def replay() -> Message:
@@ -288,12 +296,10 @@ class FastPath:
             else:
                 log.exception("unexpected error on %s %s", scope["method"], scope["path"])
                 error = unexpected_answer(exc)
-            if route is not None:
-                scope["route"] = route
+            scope["route"] = route
             await _send_json(send, error.status_code, error.to_body(), error.headers)
             return
-        if route is not None:
-            scope["route"] = route
+        scope["route"] = route
         await _send_json(send, status, content, None)
 
 

@@ -15,6 +15,7 @@ Gates are ordered: a request may wait for a ``fill`` slot (a cache miss) while i
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,51 +23,68 @@ from splitlab.errors import Unavailable
 
 
 class Gate:
-    """``slots`` concurrent holders; at most ``max_waiting`` waiters, each for ``timeout``."""
+    """``slots`` concurrent holders; at most ``max_waiting`` waiters, each for ``timeout``.
+
+    Waiters are served in order (FIFO), except that a ``priority`` waiter (the group committer,
+    whose transactions are short and answer many requests at once) goes before the others.
+    """
 
     def __init__(self, name: str, slots: int, *, max_waiting: int, timeout: float) -> None:
         self.name = name
         self.slots = slots
         self.max_waiting = max_waiting
         self.timeout = timeout
-        self._semaphore: asyncio.Semaphore | None = None
-        self.waiting = 0
+        self.in_use = 0
         self.refused = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._priority: deque[asyncio.Future[None]] = deque()
 
     @property
-    def semaphore(self) -> asyncio.Semaphore:
-        # Made on first use, inside the serving event loop.
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.slots)
-        return self._semaphore
-
-    @property
-    def in_use(self) -> int:
-        return self.slots - self.semaphore._value if self._semaphore is not None else 0
+    def waiting(self) -> int:
+        return len(self._waiters) + len(self._priority)
 
     @asynccontextmanager
-    async def slot(self, *, timeout: float | None = None) -> AsyncIterator[None]:
-        semaphore = self.semaphore
-        if semaphore.locked():
-            if self.waiting >= self.max_waiting:
-                self.refused += 1
-                raise Unavailable("The server is busy; retry later")
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(
-                    semaphore.acquire(), self.timeout if timeout is None else timeout
-                )
-            except TimeoutError:
-                self.refused += 1
-                raise Unavailable("The server is busy; retry later") from None
-            finally:
-                self.waiting -= 1
-        else:
-            await semaphore.acquire()
+    async def slot(
+        self, *, timeout: float | None = None, priority: bool = False
+    ) -> AsyncIterator[None]:
+        await self._acquire(self.timeout if timeout is None else timeout, priority)
         try:
             yield
         finally:
-            semaphore.release()
+            self._release()
+
+    async def _acquire(self, timeout: float, priority: bool) -> None:
+        if self.in_use < self.slots and not self.waiting:
+            self.in_use += 1
+            return
+        if not priority and len(self._waiters) >= self.max_waiting:
+            self.refused += 1
+            raise Unavailable("The server is busy; retry later")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._priority if priority else self._waiters
+        queue.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if waiter.done() and not waiter.cancelled():
+                # The slot was handed over just as the wait ended: give it back.
+                self._release()
+            else:
+                waiter.cancel()
+                queue.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                self.refused += 1
+                raise Unavailable("The server is busy; retry later") from None
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._priority, self._waiters):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to the next waiter
+                    return
+        self.in_use -= 1
 
 
 class Gates:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,17 +39,27 @@ MAX_IN_FLIGHT = 1024
 _PUBLIC_API = ("/api/v1/docs", "/api/v1/openapi.json")
 
 
+#: The batch routes (exactly these paths; ``{key}`` is one path segment).
+_BATCH_ROUTES = re.compile(
+    r"/api/v1/events/batch|/api/v1/assignments/batch|/api/experiments/[^/]+/assignments/batch"
+)
+
+
 def body_limit(path: str) -> int:
-    return BATCH_BODY_LIMIT if path.rstrip("/").endswith("/batch") else DEFAULT_BODY_LIMIT
+    return BATCH_BODY_LIMIT if _BATCH_ROUTES.fullmatch(path) else DEFAULT_BODY_LIMIT
 
 
 def needs_token(path: str) -> bool:
     return path.startswith("/api/") and not path.startswith(_PUBLIC_API)
 
 
-async def send_error(send: Send, error: AppError) -> None:
+async def send_error(send: Send, error: AppError, *, close: bool = False) -> None:
+    """Answer ``error`` in the one error shape; ``close``: a body was refused before it was
+    read, so end the connection rather than receive (and discard) the rest of it."""
     body = json.dumps(error.to_body(), separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -80,12 +91,13 @@ class Guard:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         limit = body_limit(path)
         declared = _content_length(scope)
+        has_body = bool(declared) or _header(scope, b"transfer-encoding") is not None
         if needs_token(path):
             plane: ControlPlane = scope["app"].state.plane
             try:
                 principal = await plane.principal(_header(scope, b"authorization"))
             except AppError as error:
-                await send_error(send, error)
+                await send_error(send, error, close=has_body)
                 return
             except Exception:
                 # Only the database can fail here (a cache miss): the caller may retry.
@@ -94,7 +106,7 @@ class Guard:
                 return
             scope.setdefault("state", {})["principal"] = principal
         if declared is not None and declared > limit:
-            await send_error(send, _too_large(limit))
+            await send_error(send, _too_large(limit), close=True)
             return
         received = 0
         answered = False
@@ -106,8 +118,11 @@ class Guard:
                 received += len(message.get("body", b""))
                 if received > limit and not answered:
                     answered = True
-                    await send_error(send, _too_large(limit))
-                    return {"type": "http.disconnect"}
+                    await send_error(send, _too_large(limit), close=True)
+                if answered:
+                    # The route stops reading: an AppError, rendered (and dropped) by the
+                    # app's own handler, so nothing logs a traceback for a refused body.
+                    raise _too_large(limit)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -131,7 +146,7 @@ class Guard:
         if not app.state.settings.fast_path:
             return None
         if self._fast is None:
-            self._fast = FastPath(app)
+            self._fast = FastPath()
         return self._fast
 
 

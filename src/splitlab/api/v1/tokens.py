@@ -148,7 +148,8 @@ def get_token(token_id: int, request: Request, session: SessionDep, principal: A
 def update_token(
     token_id: int, body: TokenUpdate, session: SessionDep, principal: Admin
 ) -> TokenRead:
-    """Rename, describe, or (de)activate a token; deactivation applies from the next request."""
+    """Rename, describe, or (de)activate a token; every server process refuses a deactivated
+    token within 2 s."""
     token = service.update_token(
         session,
         principal,
