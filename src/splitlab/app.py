@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from splitlab import __version__
 from splitlab.api import (
@@ -66,6 +67,18 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+class SplitlabApp(FastAPI):
+    """FastAPI with the front door (``runtime.guard``) and request metrics outside its own
+    middleware stack: the hot routes the front door answers skip FastAPI's error, telemetry
+    and body-limit layers (about a tenth of such a request's time); the front door answers
+    its own errors in the one error shape."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return MetricsMiddleware(
+            Guard(super().build_middleware_stack()), metrics=self.state.metrics
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an app from ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
@@ -86,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.state.redis is not None:
             app.state.redis.close()
 
-    app = FastAPI(
+    app = SplitlabApp(
         title="Splitlab",
         version=__version__,
         description=DESCRIPTION,
@@ -129,6 +142,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1.router)
     dashboard.install(app)
-    app.add_middleware(Guard)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
-from splitlab.api.deps import Reader, WorkspaceDep, Writer, get_database, get_plane
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.service import (
@@ -22,6 +23,8 @@ from splitlab.assignment.service import (
 from splitlab.auth.tokens import Scope
 from splitlab.runtime.committer import GroupCommitter
 from splitlab.runtime.gates import Gates
+from splitlab.runtime.plane import ControlPlane
+from splitlab.storage.engine import Database
 from splitlab.storage.models import Workspace
 
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
@@ -99,7 +102,7 @@ class BatchRead(BaseModel):
 
 
 async def assign_on_hot_path(
-    request: Request,
+    state: State,
     workspace: Workspace,
     ref: str | int,
     assignment_requests: list[AssignmentRequest],
@@ -108,25 +111,28 @@ async def assign_on_hot_path(
 ) -> list[Assignment]:
     """Assign users to one experiment on the hot path: the config from the control cache,
     then the group committer (``record``) or one read-only lookup."""
-    config = await get_plane(request).config(workspace, ref)
-    return await assign_pairs(request, [(config, r) for r in assignment_requests], record=record)
+    plane: ControlPlane = state.plane
+    config = await plane.config(workspace, ref)
+    return await assign_pairs(state, [(config, r) for r in assignment_requests], record=record)
 
 
 async def assign_pairs(
-    request: Request,
+    state: State,
     pairs: list[tuple[AssignmentConfig, AssignmentRequest]],
     *,
     record: bool = True,
 ) -> list[Assignment]:
-    assigner = get_assigner(request)
+    """Assign ``pairs`` (with ``state``: the app's): recorded through the group committer, or
+    (``record=False``) looked up on a read-only connection."""
+    assigner: Assigner = state.assigner
     for config, assignment_request in pairs:
         if assignment_request.force_variant is not None:
             assigner.check_forced(config, assignment_request.force_variant)
     if record:
-        committer: GroupCommitter = request.app.state.committer
+        committer: GroupCommitter = state.committer
         return await committer.assign(pairs)
-    gates: Gates = request.app.state.gates
-    db = get_database(request)
+    gates: Gates = state.gates
+    db: Database = state.db
 
     def read() -> list[Assignment]:
         with db.session_scope(readonly=True) as session:
@@ -144,7 +150,9 @@ async def assign_user(
     assignment_request = AssignmentRequest(
         body.user_id, body.user_attributes, body.force_variant, body.context
     )
-    (assignment,) = await assign_on_hot_path(request, workspace, key, [assignment_request])
+    (assignment,) = await assign_on_hot_path(
+        request.app.state, workspace, key, [assignment_request]
+    )
     return AssignmentRead.of(assignment)
 
 
@@ -156,7 +164,7 @@ async def get_assignment(
     (recorded as their exposure; a readonly token records nothing)."""
     record = principal.can(Scope.EXPERIMENT)
     (assignment,) = await assign_on_hot_path(
-        request, workspace, key, [AssignmentRequest(user_id)], record=record
+        request.app.state, workspace, key, [AssignmentRequest(user_id)], record=record
     )
     return AssignmentRead.of(assignment)
 
@@ -168,6 +176,6 @@ async def assign_batch(
     """Assign up to 10,000 users to one experiment in one request."""
     requests = [AssignmentRequest(u.user_id, u.user_attributes) for u in body.users]
     check_batch(requests)
-    results = await assign_on_hot_path(request, workspace, key, requests)
+    results = await assign_on_hot_path(request.app.state, workspace, key, requests)
     key_out = results[0].experiment_key if results else key
     return BatchRead(experiment_key=key_out, assignments=[AssignmentRead.of(a) for a in results])

@@ -387,8 +387,13 @@ class Assigner:
                     continue
             undecided.append(i)
         # 2. Decisions, on stored user properties merged with each request's attributes.
+        # Only a targeting condition reads attributes (the hash reads the user id alone).
         wanted_properties = sorted(
-            {(pairs[i][0].workspace_id, pairs[i][1].user_id) for i in undecided}
+            {
+                (pairs[i][0].workspace_id, pairs[i][1].user_id)
+                for i in undecided
+                if pairs[i][0].condition is not None
+            }
         )
         properties = repository.properties_of(session, wanted_properties)
         new_rows: dict[tuple[int, int, str], dict[str, Any]] = {}

@@ -108,6 +108,13 @@ _SQLITE_DELTA = Table(
 _CREATE_SQLITE_DELTA = CreateTable(_SQLITE_DELTA, if_not_exists=True)
 
 
+@cache
+def _sqlite_delta_ddl() -> str:
+    """``CREATE TEMPORARY TABLE IF NOT EXISTS fold_delta``, compiled once (DDL is not cached
+    by SQLAlchemy, and every SQLite fold runs it)."""
+    return str(_CREATE_SQLITE_DELTA.compile(dialect=sqlite.dialect()))
+
+
 def lock_users(session: Session, users: Iterable[tuple[int, str]], *, shared: bool) -> None:
     """Serialise folds of these ``(workspace_id, user_id)``'s events (``shared``) against their
     new exposures (exclusive) until the transaction ends.
@@ -247,7 +254,7 @@ def _fold(session: Session, by: _FoldBy, key: int | list[int], sign: int = 1) ->
         connection.execute(statement, params)
         return
     stage, *rest = _fold_plan(dialect, by, sign)
-    connection.execute(_CREATE_SQLITE_DELTA)
+    connection.exec_driver_sql(_sqlite_delta_ddl())
     if connection.execute(stage, params).rowcount:
         for statement in rest:
             connection.execute(statement)

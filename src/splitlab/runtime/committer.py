@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,11 @@ MAX_QUEUED = 4096
 QUEUE_TIMEOUT = 5.0
 #: A job in a transaction is answered 503 if that transaction has not ended after this long.
 ANSWER_TIMEOUT = 30.0
+#: The committer's thread keeps running transactions back to back for at most this long (on
+#: SQLite it holds the writer meanwhile; route writes wait at most this long for it) ...
+LEASE_SECONDS = 0.02
+#: ... and waits this long for a next job before it hands the writer back.
+LINGER_SECONDS = 0.002
 #: Pairs (a user in an experiment) in one grouped transaction, at most.
 MAX_PAIRS_PER_COMMIT = 20_000
 
@@ -54,6 +60,7 @@ class _Job:
     future: asyncio.Future[list[Assignment]] = field(repr=False)
     #: Taken into a transaction: from then on the request waits for its outcome.
     started: bool = False
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class GroupCommitter:
@@ -76,6 +83,8 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._usage_written = 0.0
+        self._lock = threading.Lock()
+        self._arrived = threading.Event()
         #: Counters for ``/metrics`` and tests.
         self.transactions = 0
         self.jobs = 0
@@ -92,24 +101,39 @@ class GroupCommitter:
             self.start()
         if len(self._queue) >= MAX_QUEUED:
             raise Unavailable("Too many assignments in flight; retry later")
-        future: asyncio.Future[list[Assignment]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Assignment]] = loop.create_future()
         job = _Job(pairs, future)
         self._queue.append(job)
+        self._arrived.set()
         assert self._wake is not None
         self._wake.set()
+        # Deadlines as timers, not ``wait_for`` (a task per request on the hot path).
+        timer = loop.call_later(QUEUE_TIMEOUT, self._overdue, job, loop)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), QUEUE_TIMEOUT)
-        except TimeoutError:
+            return await asyncio.shield(future)
+        finally:
+            timer.cancel()
+            if job.timer is not None:
+                job.timer.cancel()
+
+    def _overdue(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
+        if job.future.done():
+            return
+        with self._lock:
             if not job.started:
                 # Never reached a transaction: nothing of it will be written.
                 self._queue.remove(job)
-                raise Unavailable("Too many assignments waiting; retry later") from None
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), ANSWER_TIMEOUT)
-        except TimeoutError:
+                job.future.set_exception(Unavailable("Too many assignments waiting; retry later"))
+                return
+        job.timer = loop.call_later(ANSWER_TIMEOUT, self._hung, job)
+
+    @staticmethod
+    def _hung(job: _Job) -> None:
+        if not job.future.done():
             # The database is hung: say so rather than hold the caller. Whether the exposure
             # commits later or not, a retry gets the same (sticky) answer.
-            raise Unavailable("The database is not answering; retry later") from None
+            job.future.set_exception(Unavailable("The database is not answering; retry later"))
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -145,40 +169,58 @@ class GroupCommitter:
                 except TimeoutError:
                     await self._write_usage(loop)
                     continue
-            jobs: list[_Job] = []
             try:
                 if self.write_gate is not None:
                     # SQLite's one writer, ahead of route writes: a group's transaction is
-                    # short and answers many requests. The jobs are taken once the writer is
-                    # ours (so more join the group); from then on they wait for its outcome.
+                    # short and answers many requests.
                     async with self.write_gate.slot(timeout=3600, priority=True):
-                        jobs = self._take()
-                        if not jobs:
-                            continue  # every queued job gave up meanwhile
-                        outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
+                        await loop.run_in_executor(self._executor, self._drain, loop)
                 else:
-                    jobs = self._take()
-                    outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
-            except Exception as exc:  # the gate itself failed: answer, never hang
-                outcomes = [exc] * len(jobs)
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if job.future.done():
+                    await loop.run_in_executor(self._executor, self._drain, loop)
+            except Exception as exc:  # never hang a request: whatever is queued is answered
+                log.exception("group committer failed")
+                with self._lock:
+                    jobs, self._queue = self._queue, []
+                self._deliver(jobs, [exc] * len(jobs))
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the committer's thread: run transactions back to back while jobs keep coming,
+        for up to ``LEASE_SECONDS`` (then the event loop gets the writer back for a moment).
+        Jobs are taken when a transaction starts (all that queued meanwhile: the group);
+        from then on they wait for its outcome, delivered to the loop in one callback."""
+        leased_until = time.monotonic() + LEASE_SECONDS
+        while time.monotonic() < leased_until:
+            jobs = self._take()
+            if not jobs:
+                # A request being parsed right now would otherwise wait for a loop round trip.
+                self._arrived.clear()
+                if self._queue or self._arrived.wait(LINGER_SECONDS):
                     continue
-                if isinstance(outcome, BaseException):
-                    job.future.set_exception(outcome)
-                else:
-                    job.future.set_result(outcome)
+                return
+            outcomes = self._commit(jobs)
+            loop.call_soon_threadsafe(self._deliver, jobs, outcomes)
+
+    @staticmethod
+    def _deliver(jobs: list[_Job], outcomes: Sequence[list[Assignment] | BaseException]) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
 
     def _take(self) -> list[_Job]:
         taken: list[_Job] = []
         pairs = 0
-        while self._queue and (
-            not taken or pairs + len(self._queue[0].pairs) <= MAX_PAIRS_PER_COMMIT
-        ):
-            job = self._queue.pop(0)
-            job.started = True
-            taken.append(job)
-            pairs += len(job.pairs)
+        with self._lock:
+            while self._queue and (
+                not taken or pairs + len(self._queue[0].pairs) <= MAX_PAIRS_PER_COMMIT
+            ):
+                job = self._queue.pop(0)
+                job.started = True
+                taken.append(job)
+                pairs += len(job.pairs)
         return taken
 
     async def _write_usage(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -64,10 +64,8 @@ class Call:
     plane: ControlPlane
 
     @property
-    def request(self) -> Any:
-        from starlette.requests import Request
-
-        return Request(self.scope)
+    def state(self) -> Any:
+        return self.scope["app"].state
 
     def parse(self, model: type[BaseModel]) -> Any:
         if self.body and not _is_json(self.scope):
@@ -127,7 +125,7 @@ async def _assign(call: Call) -> tuple[int, Any]:
         body.user_id, body.user_attributes, body.force_variant, body.context
     )
     workspace = await call.workspace()
-    (a,) = await seed000.assign_on_hot_path(call.request, workspace, call.params["key"], [request])
+    (a,) = await seed000.assign_on_hot_path(call.state, workspace, call.params["key"], [request])
     return 200, _assignment(a)
 
 
@@ -137,9 +135,7 @@ async def _assign_batch(call: Call) -> tuple[int, Any]:
     requests = [AssignmentRequest(u.user_id, u.user_attributes) for u in body.users]
     check_batch(requests)
     workspace = await call.workspace()
-    results = await seed000.assign_on_hot_path(
-        call.request, workspace, call.params["key"], requests
-    )
+    results = await seed000.assign_on_hot_path(call.state, workspace, call.params["key"], requests)
     key = results[0].experiment_key if results else call.params["key"]
     return 200, {"experiment_key": key, "assignments": [_assignment(a) for a in results]}
 
@@ -157,7 +153,7 @@ async def _get_assignment(call: Call, *, v1_shape: bool, ref: str) -> tuple[int,
     workspace = await call.workspace()
     record = call.principal.can(TokenScope.EXPERIMENT)
     (a,) = await seed000.assign_on_hot_path(
-        call.request, workspace, call.params[ref], [AssignmentRequest(user_id)], record=record
+        call.state, workspace, call.params[ref], [AssignmentRequest(user_id)], record=record
     )
     return 200, (_assignment_v1(a) if v1_shape else _assignment(a))
 
@@ -168,7 +164,7 @@ async def _v1_create(call: Call) -> tuple[int, Any]:
     request = AssignmentRequest(body.user_id, body.attributes, body.force_variant, body.context)
     workspace = await call.workspace()
     (a,) = await seed000.assign_on_hot_path(
-        call.request, workspace, str(body.experiment_id), [request]
+        call.state, workspace, str(body.experiment_id), [request]
     )
     return 201, _assignment_v1(a)
 
@@ -180,7 +176,7 @@ async def _v1_batch(call: Call) -> tuple[int, Any]:
     check_batch(requests)
     workspace = await call.workspace()
     results = await seed000.assign_on_hot_path(
-        call.request, workspace, str(body.experiment_id), requests
+        call.state, workspace, str(body.experiment_id), requests
     )
     return 200, [_assignment_v1(a) for a in results]
 
@@ -191,7 +187,7 @@ async def _evaluate(call: Call) -> tuple[int, Any]:
     workspace = await call.workspace()
     plain = AssignmentRequest(body.user_id, body.attributes, None, body.context)
     configs = await call.plane.running(workspace)
-    results = await seed000.assign_pairs(call.request, [(c, plain) for c in configs])
+    results = await seed000.assign_pairs(call.state, [(c, plain) for c in configs])
     return 200, {
         "user_id": body.user_id,
         "assignments": {a.experiment_key: _assignment_v1(a) for a in results},

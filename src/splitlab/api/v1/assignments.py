@@ -97,7 +97,7 @@ async def get_user_assignment(
     A readonly token records nothing: it gets the stored variant, or the one the user would get."""
     record = principal.can(Scope.EXPERIMENT)
     (assignment,) = await assign_on_hot_path(
-        request, workspace, experiment_id, [AssignmentRequest(user_id)], record=record
+        request.app.state, workspace, experiment_id, [AssignmentRequest(user_id)], record=record
     )
     return _v1(assignment)
 
@@ -116,7 +116,7 @@ async def create_assignment(
         body.user_id, body.attributes, body.force_variant, body.context
     )
     (assignment,) = await assign_on_hot_path(
-        request, workspace, str(body.experiment_id), [assignment_request]
+        request.app.state, workspace, str(body.experiment_id), [assignment_request]
     )
     return _v1(assignment)
 
@@ -128,7 +128,9 @@ async def create_assignments(
     """Assign up to 10,000 users to one experiment."""
     requests = [AssignmentRequest(u, {}, None, body.context) for u in body.user_ids]
     check_batch(requests)
-    results = await assign_on_hot_path(request, workspace, str(body.experiment_id), requests)
+    results = await assign_on_hot_path(
+        request.app.state, workspace, str(body.experiment_id), requests
+    )
     return [_v1(a) for a in results]
 
 
@@ -176,7 +178,7 @@ async def evaluate(
     """Every running experiment of the workspace for one user: one call per page view."""
     plain = AssignmentRequest(body.user_id, body.attributes, None, body.context)
     configs = await get_plane(request).running(workspace)
-    assignments = await assign_pairs(request, [(config, plain) for config in configs])
+    assignments = await assign_pairs(request.app.state, [(config, plain) for config in configs])
     return Evaluation(
         user_id=body.user_id, assignments={a.experiment_key: _v1(a) for a in assignments}
     )
