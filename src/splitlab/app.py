@@ -82,6 +82,11 @@ class SplitlabApp(FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an app from ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
+    if settings.database_url.startswith("sqlite") and settings.database_url.rstrip("/").endswith(
+        (":memory:", "sqlite:")
+    ):
+        # Every process, pool and probe would open a database of its own.
+        raise ValueError("Splitlab serves a SQLite file or PostgreSQL, not in-memory SQLite")
     db = Database(settings.database_url, echo=settings.sql_echo)
 
     @asynccontextmanager

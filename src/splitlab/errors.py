@@ -69,6 +69,11 @@ class InvalidState(AppError):
     code = "invalid_state"
 
 
+class RequestTimeout(AppError):
+    status_code = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"

@@ -130,9 +130,10 @@ def client_for(server: Server, timeout: float = 30.0) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=AUTH, timeout=timeout)
 
 
-def create_running_experiment(server: Server, key: str) -> None:
+def create_running_experiment(server: Server, key: str, **fields: Any) -> None:
     with client_for(server) as http:
-        created = http.post("/api/experiments/", json=experiment_body(key=key, name=key))
+        body = experiment_body(key=key, name=key, **fields)
+        created = http.post("/api/experiments/", json=body)
         assert created.status_code == 201, created.text
         metric = http.post(
             f"/api/experiments/{key}/metric-definitions",
@@ -571,7 +572,8 @@ def test_redis_paused_under_load_is_a_blip(
 ) -> None:
     key = "redis-pause"
     server = launch(env={"REDIS_URL": private_redis.url})
-    create_running_experiment(server, key)
+    # Without overrides, sticky answers are read from Redis first (with them, never).
+    create_running_experiment(server, key, config={"override_enabled": False})
     sticky = [f"s-{i}" for i in range(STICKY_USERS)]
     before = batch_answers(server, key, sticky)
     assert all(in_experiment for _, in_experiment in before.values())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from splitlab.errors import AppError, BadRequest, InternalError, Unavailable
@@ -102,11 +104,24 @@ def _database_unavailable(exc: Exception) -> bool:
     """The database could not be reached or was busy: a lost connection, or SQLite's lock
     held past ``busy_timeout``. Not any ``OperationalError``: sqlite3 raises that for SQL
     errors too, which a retry would never cure."""
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True  # a pool checkout that timed out
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:
         return True
-    return getattr(exc.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED")
+    if getattr(exc.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return True
+    # PostgreSQL: could not connect, the connection broke, a statement timed out or was
+    # cancelled, a deadlock or serialization failure: all cured by a retry.
+    return isinstance(
+        exc.orig,
+        psycopg.errors.ConnectionException
+        | psycopg.errors.QueryCanceled
+        | psycopg.errors.AdminShutdown
+        | psycopg.errors.TransactionRollback
+        | psycopg.OperationalError,
+    )
 
 
 def unexpected_answer(exc: Exception) -> AppError:

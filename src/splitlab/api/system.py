@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -40,7 +41,9 @@ async def health(request: Request) -> JSONResponse:
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT):
             async with state.health_lock:
-                await run_in_threadpool(_probe, state.health_engine)
+                # abandon_on_cancel: past the timeout the answer goes out while the probe's
+                # thread may still hang on a dead database (it holds only its own connection).
+                await anyio.to_thread.run_sync(_probe, state.health_engine, abandon_on_cancel=True)
         database |= {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
     except Exception as exc:  # health reports any failure; it must not raise
         database |= {"status": "error", "error": type(exc).__name__}

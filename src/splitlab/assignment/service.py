@@ -18,6 +18,7 @@ from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssign
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config
 from splitlab.assignment.decision import Decision, Reason, decide_rule
 from splitlab.errors import InvalidState, ValidationFailed
+from splitlab.events import totals
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Workspace
@@ -339,6 +340,12 @@ class Assigner:
         """
         if any(r.force_variant is not None for _, r in pairs):
             # Overrides replace exposures one by one; they are rare and keep their own path.
+            # Every user's lock first, in one sorted statement (as every writer takes them),
+            # so that the one-by-one writes below never wait for a lock out of order.
+            if record:
+                totals.lock_users(
+                    session, {(c.workspace_id, r.user_id) for c, r in pairs}, shared=False
+                )
             return [self._assign(session, c, r, None, record=record) for c, r in pairs]
         now = utcnow()
         answers: list[tuple[int, Reason, bool, datetime] | None] = [None] * len(pairs)
@@ -363,7 +370,9 @@ class Assigner:
                 if e in no_overrides
                 for u in users
             ]
-            for key, cached in zip(wanted, self.redis.get_stickies(wanted), strict=True):
+            for key, cached in zip(
+                wanted, self.redis.get_stickies(wanted) if wanted else [], strict=True
+            ):
                 if cached is not None:
                     stored[key] = (
                         cached.variant_key,
@@ -397,8 +406,15 @@ class Assigner:
         )
         properties = repository.properties_of(session, wanted_properties)
         new_rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+        decided: dict[tuple[int, int, str], tuple[int, Reason, bool, datetime]] = {}
         for i in undecided:
             config, request = pairs[i]
+            key = (config.experiment_id, config.bucket_version, request.user_id)
+            if config.sticky and key in decided:
+                # The same user twice in one sticky experiment (a batch, or two requests in
+                # one group): the first decision is theirs, as if the second came after it.
+                answers[i] = decided[key]
+                continue
             decision = decide(
                 config,
                 request.user_id,
@@ -406,7 +422,7 @@ class Assigner:
                     request, properties.get((config.workspace_id, request.user_id), {})
                 ),
             )
-            answers[i] = (decision.index, decision.reason, False, now)
+            answers[i] = decided[key] = (decision.index, decision.reason, False, now)
             if decision.in_experiment and record:
                 new_rows.setdefault(
                     (config.experiment_id, config.bucket_version, request.user_id),

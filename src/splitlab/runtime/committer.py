@@ -28,10 +28,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
 from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest
-from splitlab.errors import Unavailable
+from splitlab.errors import AppError, Unavailable
+from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.engine import Database
+from splitlab.storage.models import Experiment
 
 if TYPE_CHECKING:
     from splitlab.runtime.control import ControlCache
@@ -244,24 +250,59 @@ class GroupCommitter:
     # -- the committer's thread ---------------------------------------------------------
 
     def _commit(self, jobs: list[_Job]) -> list[list[Assignment] | BaseException]:
-        """Run ``jobs`` as one transaction; if it fails, each alone."""
+        """Run ``jobs`` as one transaction. If it fails because of what one of them holds (a
+        domain error, bad data), each is retried alone so that the others still go through;
+        an outage fails them all at once (a retry each would only add waiting)."""
         try:
             return list(self._transaction(jobs))
         except Exception as exc:
-            if len(jobs) == 1:
-                return [exc]
+            if len(jobs) == 1 or not _one_jobs_fault(exc):
+                return [exc] * len(jobs)
             log.info("group commit of %d jobs failed (%s); retrying each alone", len(jobs), exc)
         outcomes: list[list[Assignment] | BaseException] = []
         for job in jobs:
+            if job.future.done():  # answered meanwhile (a deadline): nothing to write
+                outcomes.append(Unavailable("Not written; retry later"))
+                continue
             try:
                 outcomes.extend(self._transaction([job]))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
+    def _current(
+        self, session: Session, pairs: list[tuple[AssignmentConfig, AssignmentRequest]]
+    ) -> list[tuple[AssignmentConfig, AssignmentRequest]]:
+        """``pairs`` under their experiments' configs as this transaction sees them.
+
+        A request resolved its config from the cache, which may trail a change by up to
+        2 s; one lookup of the group's experiments' versions makes the exposures exact (a
+        paused experiment records nothing, a new bucket version is the one written)."""
+        ids = {config.experiment_id for config, _ in pairs}
+        versions = dict(
+            session.execute(
+                select(Experiment.id, Experiment.updated_at).where(Experiment.id.in_(ids))
+            ).all()
+        )
+        current: dict[int, AssignmentConfig] = {}
+        for config, _ in pairs:
+            if config.experiment_id in current:
+                continue
+            updated_at = versions.get(config.experiment_id)
+            if updated_at is None:
+                raise ExperimentNotFound()
+            if config.version == f"{config.experiment_id}:{updated_at.isoformat()}":
+                current[config.experiment_id] = config
+            else:
+                current[config.experiment_id] = self.assigner._config_at(
+                    session, config.experiment_id, updated_at
+                )
+        return [(current[config.experiment_id], request) for config, request in pairs]
+
     def _transaction(self, jobs: list[_Job]) -> list[list[Assignment]]:
         pairs = [pair for job in jobs for pair in job.pairs]
         with self.db.session_scope() as session:
+            pairs = self._current(session, pairs)
             answers = self.assigner.assign_pairs(session, pairs)
             if self.cache is not None and self.cache.usage_pending:
                 now = time.monotonic()
@@ -276,3 +317,8 @@ class GroupCommitter:
             outcomes.append(answers[start : start + len(job.pairs)])
             start += len(job.pairs)
         return outcomes
+
+
+def _one_jobs_fault(exc: Exception) -> bool:
+    """Whether a failed group may owe its failure to one job (so the rest can succeed)."""
+    return isinstance(exc, AppError | IntegrityError | DataError | ValueError | TypeError)

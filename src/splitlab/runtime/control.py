@@ -216,7 +216,8 @@ class ControlCache:
         now = utcnow()
         last = self._usage.get(entry.principal.token_id) or entry.last_used_at
         if last is None or now - last >= LAST_USED_GRANULARITY:
-            self._usage[entry.principal.token_id] = now
+            with self._lock:
+                self._usage[entry.principal.token_id] = now
 
     def flush_usage(self, session: Session) -> None:
         """Write noted usage (``last_used_at``) in ``session``, whose commit keeps it."""

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from splitlab.api import assignments as seed000
 from splitlab.api.handlers import unexpected_answer
@@ -40,7 +40,7 @@ from splitlab.assignment.sdk import sdk_payload
 from splitlab.assignment.service import Assignment, AssignmentRequest, check_batch
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope as TokenScope
-from splitlab.errors import AppError, PayloadTooLarge, PermissionDenied
+from splitlab.errors import AppError, PermissionDenied
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.models import Workspace
 
@@ -80,11 +80,15 @@ class Call:
             raise PermissionDenied(f"This action needs a token with '{needed.value}' scope")
 
     async def workspace(self) -> Workspace:
-        query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+        """As ``api.deps.get_workspace`` reads it: the last ``?workspace=`` (blank counts as
+        none), else the first ``X-Splitlab-Workspace`` header."""
+        raw = self.scope.get("query_string", b"").decode("latin-1")
+        query = dict(parse_qsl(raw, keep_blank_values=True))
         header = None
         for name, value in self.scope.get("headers", ()):
             if name == b"x-splitlab-workspace":
                 header = value.decode("latin-1")
+                break
         return await self.plane.workspace(self.principal, query.get("workspace") or header)
 
 
@@ -259,32 +263,20 @@ class FastPath:
     async def serve(
         self,
         scope: Scope,
-        receive: Receive,
+        body: bytes,
         send: Send,
         matched: tuple[Handler, dict[str, str], Any],
-        fallback: Callable[[Receive], Awaitable[None]],
+        app: ASGIApp,
+        replay: Receive,
     ) -> None:
+        """Answer a matched request whose whole ``body`` the front door has read; anything
+        the fast path does not answer goes to ``app`` with the body replayed."""
         handler, params, route = matched
-        try:
-            body, complete = await _read_body(receive)
-        except PayloadTooLarge:
-            return  # refused for its size: the front door has answered 413
-        if not complete:
-            return  # the client went away
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         call = Call(scope, params, body, scope["state"]["principal"], scope["app"].state.plane)
         try:
             status, content = await handler(call)
         except _Fallback:
-            await fallback(replay)
+            await app(scope, replay, send)
             return
         except Exception as exc:
             if isinstance(exc, AppError):
@@ -297,17 +289,6 @@ class FastPath:
             return
         scope["route"] = route
         await _send_json(send, status, content, None)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"", False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
 
 
 async def _send_json(send: Send, status: int, content: Any, headers: dict[str, str] | None) -> None:

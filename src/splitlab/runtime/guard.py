@@ -9,13 +9,16 @@ A pure ASGI middleware, in this order:
    resolved from the control cache before a byte of the body is read. Without a valid token the
    answer is ``401`` and the body is never read or parsed. The principal is handed to the route
    in ``scope["state"]``.
-3. **Size limits while the body streams in.** ``Content-Length`` over the route's limit is
-   refused at once; a body without one is counted as it arrives and refused as soon as it
-   passes the limit (batches: 5 MB, anything else: 1 MB). The answer is ``413``.
+3. **Size and time limits while the body streams in.** ``Content-Length`` over the route's
+   limit is refused at once; a body without one is counted as it arrives and refused as soon as
+   it passes the limit (batches: 5 MB, anything else: 1 MB): ``413``. The whole body is read
+   here, within ``BODY_DEADLINE`` (else ``408``), before any route runs, so no route holds a
+   database slot while a slow client trickles its body in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -23,7 +26,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from splitlab.errors import AppError, PayloadTooLarge, Unavailable
+from splitlab.errors import AppError, InternalError, PayloadTooLarge, RequestTimeout, Unavailable
 from splitlab.runtime.fastpath import FastPath
 from splitlab.runtime.plane import ControlPlane
 
@@ -35,6 +38,8 @@ BATCH_BODY_LIMIT = 5 * 1024 * 1024
 DEFAULT_BODY_LIMIT = 1024 * 1024
 #: Requests handled at once by one process before new ones get 503.
 MAX_IN_FLIGHT = 1024
+#: A request body must have arrived whole this long after its headers, or 408.
+BODY_DEADLINE = 30.0
 
 _PUBLIC_API = ("/api/v1/docs", "/api/v1/openapi.json")
 
@@ -83,8 +88,20 @@ class Guard:
             await send_error(send, Unavailable("The server is busy; retry later"))
             return
         self.in_flight += 1
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self._handle(scope, receive, send, path)
+            await self._handle(scope, receive, tracked_send, path)
+        except Exception:
+            # Outside FastAPI's own error layer: answer in the one error shape all the same.
+            log.exception("unexpected error on %s %s", scope.get("method"), path)
+            if not started:
+                await send_error(send, InternalError("Internal server error"))
         finally:
             self.in_flight -= 1
 
@@ -97,48 +114,49 @@ class Guard:
             try:
                 principal = await plane.principal(_header(scope, b"authorization"))
             except AppError as error:
-                await send_error(send, error, close=has_body)
+                # A refused caller's body is never read: close rather than drain it.
+                await send_error(send, error, close=has_body and error.status_code < 500)
                 return
-            except Exception:
+            except Exception as exc:
                 # Only the database can fail here (a cache miss): the caller may retry.
-                log.exception("could not resolve a token")
+                log.warning("could not resolve a token: %s", exc)
                 await send_error(send, Unavailable("The database is unavailable; retry later"))
                 return
             scope.setdefault("state", {})["principal"] = principal
         if declared is not None and declared > limit:
             await send_error(send, _too_large(limit), close=True)
             return
-        received = 0
-        answered = False
+        body = b""
+        if has_body:
+            # The whole body, bounded in size and time, before any route runs: no route ever
+            # reads a slow body while it holds a database slot.
+            try:
+                async with asyncio.timeout(BODY_DEADLINE):
+                    read = await _read_limited(receive, limit)
+            except TimeoutError:
+                await send_error(send, RequestTimeout(_SLOW_BODY), close=True)
+                return
+            if read is None:
+                await send_error(send, _too_large(limit), close=True)
+                return
+            if not isinstance(read, bytes):
+                return  # the client went away
+            body = read
+        replayed = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, answered
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit and not answered:
-                    answered = True
-                    await send_error(send, _too_large(limit), close=True)
-                if answered:
-                    # The route stops reading: an AppError, rendered (and dropped) by the
-                    # app's own handler, so nothing logs a traceback for a refused body.
-                    raise _too_large(limit)
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            if not answered:
-                await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
         fast = self.fast_path(scope) if needs_token(path) else None
         matched = fast.match(scope) if fast is not None else None
         if fast is not None and matched is not None:
-
-            async def fallback(replayed: Receive) -> None:
-                await self.app(scope, replayed, guarded_send)
-
-            await fast.serve(scope, limited_receive, guarded_send, matched, fallback)
+            await fast.serve(scope, body, send, matched, self.app, replay)
             return
-        await self.app(scope, limited_receive, guarded_send)
+        await self.app(scope, replay, send)
 
     def fast_path(self, scope: Scope) -> FastPath | None:
         """The app's fast path (``runtime.fastpath``), unless settings turn it off."""
@@ -148,6 +166,27 @@ class Guard:
         if self._fast is None:
             self._fast = FastPath()
         return self._fast
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes | bool | None:
+    """The body, or None once it passes ``limit`` (the rest is never read), or False if the
+    client disconnected first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+_SLOW_BODY = "The request body did not arrive in time"
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

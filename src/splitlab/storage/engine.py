@@ -142,6 +142,17 @@ def _sqlite_engine(url: str, *, echo: bool, pool_size: int, begin: Any, readonly
     return engine
 
 
+#: libpq: notice a database host that stopped answering (paused, partitioned) within ~10 s
+#: instead of waiting on the socket for ever; statement_timeout cannot help there.
+_TCP_TIMEOUTS = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
     """The engine that writes: on SQLite one connection (it has one writer at a time, and
     every transaction takes the write lock up front); on PostgreSQL a pool of ``pool_size``."""
@@ -163,6 +174,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
         connect_args={
             "connect_timeout": 5,
             "options": "-c statement_timeout=60000 -c plan_cache_mode=force_custom_plan",
+            **_TCP_TIMEOUTS,
         },
     )
 
@@ -182,7 +194,11 @@ def make_probe_engine(url: str) -> Engine:
         max_overflow=0,
         pool_timeout=5,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 2, "options": "-c statement_timeout=2000"},
+        connect_args={
+            "connect_timeout": 2,
+            "options": "-c statement_timeout=2000",
+            **_TCP_TIMEOUTS,
+        },
     )
 
 
