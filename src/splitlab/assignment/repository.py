@@ -70,6 +70,24 @@ def find_exposure(
     return (row[0], row[1], row[2]) if row else None
 
 
+_SQLITE_VERSIONS = text(
+    "SELECT id, updated_at FROM experiments WHERE id IN (SELECT value FROM json_each(:ids))"
+).columns(updated_at=UTCDateTime())
+_PG_VERSIONS = text(
+    "SELECT id, updated_at FROM experiments WHERE id = ANY(CAST(:ids AS integer[]))"
+).columns(updated_at=UTCDateTime())
+
+
+def experiment_versions(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
+    """``updated_at`` (the config version) of each experiment id that exists; one prepared
+    statement, as the group committer runs it once per transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_PG_VERSIONS, {"ids": list(ids)})
+    else:
+        rows = session.execute(_SQLITE_VERSIONS, {"ids": to_json(list(ids)).decode()})
+    return {experiment_id: updated_at for experiment_id, updated_at in rows}
+
+
 ExposureKey = tuple[int, int, str]
 StoredExposure = tuple[str, bool, datetime]
 

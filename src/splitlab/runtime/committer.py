@@ -28,16 +28,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from splitlab.assignment import repository
 from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest
 from splitlab.errors import AppError, Unavailable
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.engine import Database
-from splitlab.storage.models import Experiment
 
 if TYPE_CHECKING:
     from splitlab.runtime.control import ControlCache
@@ -278,11 +277,8 @@ class GroupCommitter:
         A request resolved its config from the cache, which may trail a change by up to
         2 s; one lookup of the group's experiments' versions makes the exposures exact (a
         paused experiment records nothing, a new bucket version is the one written)."""
-        ids = {config.experiment_id for config, _ in pairs}
-        versions = dict(
-            session.execute(
-                select(Experiment.id, Experiment.updated_at).where(Experiment.id.in_(ids))
-            ).all()
+        versions = repository.experiment_versions(
+            session, sorted({config.experiment_id for config, _ in pairs})
         )
         current: dict[int, AssignmentConfig] = {}
         for config, _ in pairs:
