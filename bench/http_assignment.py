@@ -76,6 +76,22 @@ class Server:
         )
 
 
+def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Any, what: str) -> None:
+    """Wait (up to 60 s) until ``url``/health answers 200; raise with the server's log if the
+    process exits or the time runs out."""
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"{what} did not start:\n{log.read().decode()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_server(database_url: str, *, workers: int = 1) -> Iterator[Server]:
     """``splitlab serve`` on a free loopback port; stopped (and its workers with it) on exit."""
@@ -106,17 +122,7 @@ def running_server(database_url: str, *, workers: int = 1) -> Iterator[Server]:
         )
         server = Server(f"http://127.0.0.1:{port}", process)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"splitlab serve did not start:\n{log.read().decode()}")
-                try:
-                    if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+            wait_healthy(process, server.url, log, "splitlab serve")
             yield server
         finally:
             process.terminate()  # SIGTERM: uvicorn's supervisor also stops its worker processes

@@ -73,7 +73,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import create_engine, text
@@ -87,6 +86,7 @@ from bench.http_assignment import (
     backend_servers,
     running_server,
     scratch_database,
+    wait_healthy,
 )
 from splitlab.storage.engine import normalise_url
 
@@ -181,17 +181,7 @@ def running_floor(workers: int) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"the floor server did not start:\n{log.read().decode()}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+            wait_healthy(process, url, log, "the floor server")
             yield url
         finally:
             process.terminate()

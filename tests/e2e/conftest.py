@@ -129,3 +129,20 @@ def http(admin_server: Server) -> Iterator[httpx.Client]:
         base_url=admin_server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10
     ) as client:
         yield client
+
+
+def scratch_database(backend: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """An empty database URL for a server to migrate on start: a SQLite file in ``tmp_path``,
+    or a scratch PostgreSQL database, dropped afterwards (skipped without PostgreSQL locally,
+    a failure under CI=true)."""
+    from tests.conftest import _create_postgres_database, _drop_postgres_database, require_service
+
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / name}"
+        return
+    server = require_service("PostgreSQL", "SPLITLAB_TEST_POSTGRES_URL")
+    database, url = _create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(server, database)

@@ -20,8 +20,7 @@ from sqlalchemy import create_engine, func, select
 
 from splitlab.storage.engine import normalise_url
 from splitlab.storage.models import Event
-from tests.conftest import _create_postgres_database, _drop_postgres_database, require_service
-from tests.e2e.conftest import ADMIN, Server, start_server
+from tests.e2e.conftest import ADMIN, Server, scratch_database, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +34,7 @@ KILL_AT = (0.15, 0.5, 0.9)
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL of each backend; the server migrates it on start."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'events.db'}"
-        return
-    server = require_service("PostgreSQL", "SPLITLAB_TEST_POSTGRES_URL")
-    name, url = _create_postgres_database(server)
-    try:
-        yield url
-    finally:
-        _drop_postgres_database(server, name)
+    yield from scratch_database(request.param, tmp_path, "events.db")
 
 
 @pytest.fixture

@@ -42,11 +42,8 @@ from splitlab.storage.engine import normalise_url
 from splitlab.storage.models import Event
 from tests.conftest import (
     IN_CI,
-    _create_postgres_database,
-    _drop_postgres_database,
-    require_service,
 )
-from tests.e2e.conftest import ADMIN, Server, free_port, start_server
+from tests.e2e.conftest import ADMIN, Server, free_port, scratch_database, start_server
 from tests.factories import experiment_body
 
 pytestmark = pytest.mark.e2e
@@ -94,15 +91,7 @@ def one_load_test_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL of each backend; the server migrates it on start."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'load.db'}"
-        return
-    server = require_service("PostgreSQL", "SPLITLAB_TEST_POSTGRES_URL")
-    name, url = _create_postgres_database(server)
-    try:
-        yield url
-    finally:
-        _drop_postgres_database(server, name)
+    yield from scratch_database(request.param, tmp_path, "load.db")
 
 
 @pytest.fixture
