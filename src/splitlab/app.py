@@ -28,7 +28,7 @@ from splitlab.assignment.service import Assigner
 from splitlab.bootstrap import bootstrap
 from splitlab.config import Settings
 from splitlab.dashboard import routes as dashboard
-from splitlab.observability import AppMetrics, MetricsMiddleware
+from splitlab.observability import AppMetrics, MetricsMiddleware, RequestPathCollector
 from splitlab.runtime.committer import GroupCommitter
 from splitlab.runtime.control import ControlCache
 from splitlab.runtime.gates import Gates
@@ -147,4 +147,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1.router)
     dashboard.install(app)
+    app.state.metrics.registry.register(RequestPathCollector(app.state))
     return app

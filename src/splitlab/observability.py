@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +39,43 @@ class AppMetrics:
             registry=self.registry,
         )
         self.registry.register(_ExperimentCollector(db))
+
+
+class RequestPathCollector(Collector):
+    """The request path's own counters (``runtime``): group commits, admission refusals and
+    gate waits, read from the objects that keep them at scrape time."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(fill=True)
+
+    def _families(self, *, fill: bool = False) -> Iterator[Metric]:
+        commits = CounterMetricFamily(
+            "splitlab_group_commits", "Transactions of the group committer of exposures"
+        )
+        jobs = CounterMetricFamily(
+            "splitlab_group_commit_jobs", "Requests' jobs written by the group committer"
+        )
+        refused = CounterMetricFamily(
+            "splitlab_gate_refusals", "Requests answered 503 by a database gate", labels=["gate"]
+        )
+        waiting = GaugeMetricFamily(
+            "splitlab_gate_waiting", "Requests waiting for a database gate", labels=["gate"]
+        )
+        if fill:
+            committer = self.state.committer
+            commits.add_metric([], committer.transactions)
+            jobs.add_metric([], committer.jobs)
+            gates = self.state.gates
+            for gate in {id(g): g for g in (gates.session, gates.read, gates.fill)}.values():
+                refused.add_metric([gate.name], gate.refused)
+                waiting.add_metric([gate.name], gate.waiting)
+        yield from (commits, jobs, refused, waiting)
 
 
 class _ExperimentCollector(Collector):

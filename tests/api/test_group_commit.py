@@ -306,3 +306,27 @@ def test_one_failing_job_does_not_fail_the_rest_of_its_group(
     for response in group:
         body = response.json()
         assert rows[body["user_id"]] == (1, body["variant_key"])
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_metrics_count_group_commits_and_their_jobs(client: TestClient) -> None:
+    running(client)
+    before = client.get("/metrics").text
+    responses = burst(client, [f"m-{i}" for i in range(40)])
+    assert {r.status_code for r in responses} == {200}
+    after = client.get("/metrics").text
+    jobs = _metric(after, "splitlab_group_commit_jobs_total") - _metric(
+        before, "splitlab_group_commit_jobs_total"
+    )
+    commits = _metric(after, "splitlab_group_commits_total") - _metric(
+        before, "splitlab_group_commits_total"
+    )
+    assert jobs == 40
+    assert 1 <= commits < 40
+    assert 'splitlab_gate_refusals_total{gate="session"} 0.0' in after
