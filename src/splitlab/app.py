@@ -36,6 +36,7 @@ from splitlab.runtime.guard import Guard
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.engine import (
     FILL_SLOTS,
+    READ_SLOTS,
     SESSION_SLOTS,
     SQLITE_READ_SLOTS,
     Database,
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # control-plane cache, and the group committer of exposures.
     app.state.gates = gates = Gates(
         sessions=1 if db.backend == "sqlite" else SESSION_SLOTS,
-        reads=SQLITE_READ_SLOTS if db.separate_reads else 0,
+        reads=SQLITE_READ_SLOTS if db.backend == "sqlite" else READ_SLOTS,
         fills=FILL_SLOTS,
     )
     app.state.cache = cache = ControlCache(make_probe_engine(db.url))

@@ -44,6 +44,8 @@ POLL_INTERVAL = 0.5
 MAX_STALENESS = 2.0
 #: Entries per cache before it is emptied (a bound on memory, not a policy).
 MAX_ENTRIES = 50_000
+#: Cached "no such thing" answers (unknown tokens, keys), bounded apart.
+MAX_ABSENT = 10_000
 
 _WATCHED = (ApiToken, Workspace, Experiment, Variant)
 #: ApiToken columns that are usage, not configuration (they move no generation).
@@ -161,6 +163,7 @@ class ControlCache:
         self.epoch = 0
         self._local_seen = LocalChanges.value
         self._entries: dict[Any, Any] = {}
+        self._absent: dict[Any, None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -181,16 +184,22 @@ class ControlCache:
         """The cached value, or ``_MISSING`` (also while the cache is not fresh)."""
         if not self.fresh:
             return _MISSING
-        return self._entries.get(key, _MISSING)
+        found = self._entries.get(key, _MISSING)
+        if found is _MISSING and key in self._absent:
+            return None
+        return found
 
     def put(self, key: Any, value: Any, epoch: int) -> None:
-        """Keep ``value`` unless the caches were cleared since ``epoch`` was read."""
+        """Keep ``value`` unless the caches were cleared since ``epoch`` was read. Answers that
+        something does not exist (an unknown token, anyone can send many) are kept apart and
+        bounded on their own, so that they never push out what does exist."""
         with self._lock:
             if epoch != self.epoch:
                 return
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = value
+            entries = self._absent if value is None else self._entries
+            if len(entries) >= (MAX_ABSENT if value is None else MAX_ENTRIES):
+                entries.clear()
+            entries[key] = value
 
     def lookup(self, key: Any, load: Callable[[], Any]) -> Any:
         """Synchronous get-or-load (``load`` runs in the caller's thread)."""
@@ -206,6 +215,7 @@ class ControlCache:
         with self._lock:
             self.epoch += 1
             self._entries.clear()
+            self._absent.clear()
             if local:
                 self._local_seen = LocalChanges.value
 

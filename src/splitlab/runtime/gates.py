@@ -94,7 +94,7 @@ class Gates:
         waiting = 1024
         #: Request units of work that may write (and, on PostgreSQL, read).
         self.session = Gate("session", sessions, max_waiting=waiting, timeout=timeout)
-        #: Read-only units of work (GET, HEAD); on PostgreSQL the same gate as ``session``.
+        #: Read-only units of work (GET, HEAD): their own connections on both backends.
         self.read = (
             Gate("read", reads, max_waiting=waiting, timeout=timeout) if reads else self.session
         )

@@ -6,6 +6,7 @@ miss takes a ``fill`` slot (``runtime.gates``) and reads the database in a worke
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from splitlab.assignment.service import Assigner
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import hash_secret
 from splitlab.config import Settings
-from splitlab.errors import NotFound, Unauthenticated
+from splitlab.errors import NotFound, Unauthenticated, Unavailable
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.runtime.control import (
     MISSING,
@@ -62,16 +63,39 @@ class ControlPlane:
         self.cache = cache
         self.settings = settings
         self.assigner = assigner
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
 
     async def _cached(self, key: Any, load: Callable[[Session], T]) -> T:
         found = self.cache.get(key)
         if found is not MISSING:
             return found  # type: ignore[no-any-return]
-        epoch = self.cache.epoch
-        async with self.gates.fill.slot():
-            value = await run_in_threadpool(self._load, load)
-        self.cache.put(key, value, epoch)
-        return value
+        # Single flight: concurrent misses of one key (every request right after the caches
+        # were emptied) share one lookup instead of queueing one each at the fill gate.
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            epoch = self.cache.epoch
+            async with self.gates.fill.slot():
+                value = await run_in_threadpool(self._load, load)
+            self.cache.put(key, value, epoch)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            # Waiters share the failure; a cancelled filler (its client went away) is a
+            # failure for them to retry, not a cancellation of their own requests.
+            shared = (
+                Unavailable("A lookup was interrupted; retry")
+                if isinstance(exc, asyncio.CancelledError)
+                else exc
+            )
+            future.set_exception(shared)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            del self._pending[key]
 
     def _load(self, load: Callable[[Session], T]) -> T:
         with self.db.session_scope(readonly=True) as session:

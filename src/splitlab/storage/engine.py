@@ -98,7 +98,8 @@ def _sqlite_begin(conn: Any) -> None:
 
 #: Connections a process keeps, by use. Every one is reserved for a gate (``runtime.gates``)
 #: or a single owner, so that no thread ever waits for one.
-SESSION_SLOTS = 10  # PostgreSQL: request units of work
+SESSION_SLOTS = 10  # PostgreSQL: request units of work that may write
+READ_SLOTS = 5  # PostgreSQL: read-only units of work (GET, HEAD), never starving the writers
 SQLITE_READ_SLOTS = 4  # SQLite: read-only units of work, beside its one writer
 FILL_SLOTS = 2  # cache fills (token, workspace, experiment lookups)
 COMMITTER_CONNECTIONS = 1  # the group committer of exposures
@@ -159,7 +160,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo, pool_size=1, begin=_sqlite_begin, readonly=False)
-    size = pool_size or SESSION_SLOTS + FILL_SLOTS + COMMITTER_CONNECTIONS
+    size = pool_size or SESSION_SLOTS + READ_SLOTS + FILL_SLOTS + COMMITTER_CONNECTIONS
     return create_engine(
         url,
         echo=echo,
