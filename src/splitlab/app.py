@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from splitlab import __version__
 from splitlab.api import (
@@ -73,6 +73,23 @@ class SplitlabApp(FastAPI):
     middleware stack: the hot routes the front door answers skip FastAPI's error, telemetry
     and body-limit layers (about a tenth of such a request's time); the front door answers
     its own errors in the one error shape."""
+
+    _telemetry_enabled: bool | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI asks its native (OpenTelemetry) telemetry whether it is on for every request,
+        # reading the environment each time (3 % of a hot request). Ask once; when it is off,
+        # serve HTTP as Starlette does. When it is on, FastAPI's own path is kept.
+        if scope["type"] == "http" and not self.root_path:
+            if self._telemetry_enabled is None:
+                self._telemetry_enabled = bool(self._native_telemetry.enabled())
+            if not self._telemetry_enabled:
+                scope["app"] = self
+                if self.middleware_stack is None:
+                    self.middleware_stack = self.build_middleware_stack()
+                await self.middleware_stack(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         return MetricsMiddleware(

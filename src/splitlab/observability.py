@@ -109,6 +109,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: AppMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once per label set (``labels()`` takes a lock and
+        # builds a key on every call: a few microseconds a request on the hot path).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,5 +133,13 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, template, str(status_code)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            counter = self._counters.get((method, template, status_code))
+            if counter is None:
+                counter = self.metrics.requests.labels(method, template, str(status_code))
+                self._counters[(method, template, status_code)] = counter
+            counter.inc()
+            histogram = self._histograms.get((method, template))
+            if histogram is None:
+                histogram = self.metrics.latency.labels(method, template)
+                self._histograms[(method, template)] = histogram
+            histogram.observe(time.perf_counter() - started)
