@@ -5,12 +5,14 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -37,6 +39,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: How long a SQLite writer waits for another process's write transaction (as busy_timeout).
+WRITER_LOCK_TIMEOUT = 30.0
+#: The longest pause between two tries of the writer lock.
+WRITER_LOCK_POLL = 0.001
+
+
 class _WriterConnection(sqlite3.Connection):
     """A SQLite connection whose write transactions also hold an exclusive ``flock`` on a file
     beside the database, from before ``BEGIN IMMEDIATE`` until after ``COMMIT``/``ROLLBACK``.
@@ -51,9 +59,23 @@ class _WriterConnection(sqlite3.Connection):
     locked = False
 
     def take_writer_lock(self) -> None:
-        if self.lock_fd is not None and not self.locked:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-            self.locked = True
+        if self.lock_fd is None or self.locked:
+            return
+        # Polled without blocking, at most WRITER_LOCK_POLL apart, so that a wait is bounded
+        # like SQLite's busy timeout (a blocking flock waits for ever behind a hung process)
+        # while a freed lock is still taken within a millisecond, not after SQLite's 100 ms.
+        deadline = time.monotonic() + WRITER_LOCK_TIMEOUT
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy() from None
+                time.sleep(pause)
+                pause = min(pause * 2, WRITER_LOCK_POLL)
+        self.locked = True
 
     def _release_writer_lock(self) -> None:
         if self.locked and self.lock_fd is not None:
@@ -82,12 +104,25 @@ class _WriterConnection(sqlite3.Connection):
                 self.lock_fd = None
 
 
+def _busy() -> sqlite3.OperationalError:
+    """The error SQLite raises when its busy timeout runs out, as if SQLite had raised it."""
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    error.sqlite_errorname = "SQLITE_BUSY"
+    return error
+
+
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling defers BEGIN until the first write, which lets two
     # writers deadlock on lock upgrade; take the write lock up front instead.
     dbapi_connection = conn.connection.dbapi_connection
     if isinstance(dbapi_connection, _WriterConnection):
-        dbapi_connection.take_writer_lock()
+        try:
+            dbapi_connection.take_writer_lock()
+        except sqlite3.OperationalError as exc:
+            # Raised from an event hook, so SQLAlchemy would not wrap it as it wraps errors of
+            # statements: wrap it here, so that it is handled as SQLite's own "locked".
+            raise DBAPIOperationalError("BEGIN IMMEDIATE", None, exc) from None
     try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
