@@ -1,6 +1,6 @@
 """GrowthBook's targeting condition language, with the JavaScript reference SDK's semantics.
 
-Pure: standard library only. Attributes and conditions are JSON values (``None``, ``bool``,
+Pure: no I/O. Attributes and conditions are JSON values (``None``, ``bool``,
 ``int``/``float``, ``str``, ``list``, ``dict``); the rules are those of ``evalCondition`` in
 ``@growthbook/growthbook`` (``mongrule.ts``), JavaScript coercions included, because a GrowthBook
 SDK evaluating a Splitlab payload client-side must reach the same answer as the server:
@@ -18,28 +18,39 @@ SDK evaluating a Splitlab payload client-side must reach the same answer as the 
 - ``$v*`` compare padded version strings; ``$inGroup``/``$notInGroup`` and ``$savedGroup`` read the
   saved groups passed alongside; unknown operators never match.
 
-Regular expressions are JS syntax run on Python's ``re`` after translating the constructs that
-differ (``.``, ``$``, ``\\d``, ``\\w``, ``\\s``, ``\\b``, named groups, ``[^]``, identity
-escapes); a pattern JS rejects (inline flags such as ``(?i)``) matches nothing. Known limits, none
-used by GrowthBook-generated conditions: Python requires fixed-width lookbehind (such a pattern
-matches nothing), and a ``.`` matches an astral character whole, not one surrogate. A dotted path
+Regular expressions are parsed with JavaScript's grammar (``new RegExp(p)``, ``new RegExp(p, "i")``:
+Annex B, no ``u`` flag) and rewritten for the ``regex`` engine, JS's case-insensitivity included
+(see the regular expressions section); a pattern JS rejects (inline flags such as ``(?i)``)
+matches nothing, and ``check_condition`` refuses it where targeting is saved. A dotted path
 reads own keys only (array indices and ``length`` included), never inherited JS members such as
 ``toString``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
-import warnings
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 import regex
 
-__all__ = ["compile_condition", "eval_condition", "get_path", "padded_version_string"]
+from splitlab.errors import ValidationFailed
+
+__all__ = [
+    "JsRegexError",
+    "check_condition",
+    "compile_condition",
+    "eval_condition",
+    "get_path",
+    "js_canonicalize",
+    "js_regex_problem",
+    "padded_version_string",
+]
 
 _Groups = Mapping[str, Any]
 _MISSING_GROUP = object()
@@ -184,6 +195,11 @@ def _compile_operator(
         if _truthy(expected):
             return lambda actual: actual is not None
         return lambda actual: actual is None
+    if op in ("$regex", "$regexi") and isinstance(expected, str):
+        pattern = _js_regex(expected, op == "$regexi")
+        if pattern is None:
+            return _FALSE
+        return lambda actual: _search(pattern, actual)
     return lambda actual: _eval_operator(op, actual, expected, groups, visited)
 
 
@@ -355,7 +371,7 @@ def _eval_operator(
         if not isinstance(expected, str):
             return False
         pattern = _js_regex(expected, op == "$regexi")
-        return pattern is not None and _search(pattern, _to_string(actual))
+        return pattern is not None and _search(pattern, actual)
     if op == "$type":
         return bool(_js_type(actual) == expected)
     return False  # unknown operator
@@ -657,144 +673,645 @@ _VERSION_OPS: dict[str, Callable[[str, str], bool]] = {
 
 
 # --- regular expressions -----------------------------------------------------------------------
-
-_WORD = "A-Za-z0-9_"
-_SPACE = "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-_CLASS_ESCAPES = {"d": "0-9", "w": _WORD, "s": _SPACE}
-_OUTSIDE_ESCAPES = {
-    "d": "[0-9]",
-    "D": "[^0-9]",
-    "w": f"[{_WORD}]",
-    "W": f"[^{_WORD}]",
-    "s": f"[{_SPACE}]",
-    "S": f"[^{_SPACE}]",
-    "b": f"(?:(?<=[{_WORD}])(?![{_WORD}])|(?<![{_WORD}])(?=[{_WORD}]))",
-    "B": f"(?:(?<=[{_WORD}])(?=[{_WORD}])|(?<![{_WORD}])(?![{_WORD}]))",
-}
-# Escapes that mean the same in both dialects; any other escaped letter is a JS identity escape.
-_SHARED_ESCAPES = set("nrtfv0123456789")
-
+#
+# The JS SDK compiles ``$regex`` as ``new RegExp(pattern)`` and ``$regexi`` as
+# ``new RegExp(pattern, "i")``: no ``u`` flag, so patterns have ECMAScript's Annex B (web
+# compatibility) grammar and match UTF-16 code units. ``_JsRegexParser`` parses that grammar as V8
+# (Node 20) does, rejecting exactly what ``new RegExp`` rejects, and writes the same pattern for
+# the ``regex`` engine, which can stop a search after a timeout (``re`` cannot) and allows
+# lookbehind of any width. Nothing of Python's dialect survives: every class, escape and assertion
+# is spelled out (``\d``, ``\w`` and ``\b`` are ASCII, ``\s`` is JS's whitespace, ``.`` stops at
+# ``\n \r \u2028 \u2029``, ``$`` is the very end). Texts and patterns are read as code units, so an
+# astral character is its surrogate pair and ``.`` matches half of an emoji, as in JS.
+#
+# ``i`` is not Python's IGNORECASE either. Without ``u``, JS compares ``Canonicalize(ch)``
+# (ECMA-262 ``Canonicalize``): ``ch.toUpperCase()`` if that is one code unit, except that a
+# non-ASCII unit never becomes an ASCII one; otherwise ``ch`` itself. So long s (U+017F) and the
+# Kelvin sign (U+212A) match neither ``s`` nor ``k``, ``İ`` (U+0130) does not match ``i``, and
+# ``ß`` (upper case "SS") matches only itself. Canonicalize is idempotent, so an ``i`` pattern runs
+# case-sensitively over canonical units: the text is canonicalised before the search, literals are
+# canonicalised, and each class gains the canonical images of its members.
+#
+# Known difference: JS empties a repeated group's captures at each iteration, Python keeps the
+# previous one, which only a backreference to a group inside a repeated group can observe.
 
 #: How long one ``$regex`` test may run. A pattern with catastrophic backtracking (``(a+)+$``)
 #: against a long attribute would otherwise hold the process for minutes; past this it is a
 #: non-match. Real targeting patterns finish in microseconds.
 REGEX_TIMEOUT = 0.05
 
+#: The ``regex`` engine unrolls counted repetition when it compiles (``a{1000000}`` takes half a
+#: second, ``a{2147483647}`` all memory), so a pattern whose unrolled size passes this is refused
+#: when saved, and matches nobody if met anyway.
+MAX_REGEX_SIZE = 100_000
+
 _log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=512)
-def _js_regex(source: str, insensitive: bool) -> regex.Pattern[str] | None:
-    """Compile a JS ``RegExp`` source (no flags but ``i``) for Python; ``None`` if invalid.
+class JsRegexError(ValueError):
+    """A pattern JavaScript's ``new RegExp`` rejects (or one too large to run here)."""
 
-    Compiled with the ``regex`` engine (``re``'s syntax, version 0) because it can stop a
-    search after a timeout, which ``re`` cannot.
-    """
+
+_Ranges = list[tuple[int, int]]  # inclusive code-unit ranges
+_LAST_UNIT = 0xFFFF
+_INFINITY = 2**31 - 1  # V8's kInfinity: a larger repetition count means "unbounded"
+
+
+def _normalise(ranges: _Ranges) -> _Ranges:
+    merged: _Ranges = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _complement(ranges: _Ranges) -> _Ranges:
+    out: _Ranges = []
+    start = 0
+    for lo, hi in _normalise(ranges):
+        if lo > start:
+            out.append((start, lo - 1))
+        start = hi + 1
+    if start <= _LAST_UNIT:
+        out.append((start, _LAST_UNIT))
+    return out
+
+
+_RX_DIGITS: _Ranges = [(0x30, 0x39)]
+_RX_WORD: _Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+_RX_SPACE: _Ranges = [  # WhiteSpace and LineTerminator
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    (0xFEFF, 0xFEFF),
+]
+_RX_DOT = _complement([(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)])
+_RX_CLASS_ESCAPES: dict[str, _Ranges] = {
+    "d": _RX_DIGITS,
+    "D": _complement(_RX_DIGITS),
+    "w": _RX_WORD,
+    "W": _complement(_RX_WORD),
+    "s": _RX_SPACE,
+    "S": _complement(_RX_SPACE),
+}
+_RX_W = "[0-9A-Z_a-z]"
+_RX_BOUNDARY = {
+    "b": f"(?:(?<={_RX_W})(?!{_RX_W})|(?<!{_RX_W})(?={_RX_W}))",
+    "B": f"(?:(?<={_RX_W})(?={_RX_W})|(?<!{_RX_W})(?!{_RX_W}))",
+}
+_RX_CONTROL = {"f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09, "v": 0x0B}
+_RX_OCTAL = frozenset("01234567")
+_RX_BRACED = re.compile(r"\{([0-9]+)(?:(,)([0-9]*))?\}")
+_RX_NUMBER = re.compile(r"[0-9]+")
+_RX_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+_RX_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_RX_NAME_ESCAPE = re.compile(r"\\u(?:\{([0-9A-Fa-f]{1,8})\}|([0-9A-Fa-f]{4}))")
+_RX_NAMED_REFERENCE = re.compile("\x00([0-9]+)\x00")
+_RX_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+# Upper-case pairs added in Unicode 16: Node 20's ICU (Unicode 17) has them, Python 3.11's 14 not.
+_NEWER_UPPERCASE = {
+    0x019B: 0xA7DC,
+    0x0264: 0xA7CB,
+    0x1C8A: 0x1C89,
+    0xA7CD: 0xA7CC,
+    0xA7CF: 0xA7CE,
+    0xA7D3: 0xA7D2,
+    0xA7D5: 0xA7D4,
+    0xA7DB: 0xA7DA,
+}
+
+
+@lru_cache(maxsize=1)
+def _canonical_map() -> dict[int, int]:
+    """ECMAScript ``Canonicalize`` without the ``u`` flag, for each code unit it changes."""
+    moved: dict[int, int] = {}
+    for unit in range(_LAST_UNIT + 1):
+        if 0xD800 <= unit <= 0xDFFF:
+            continue  # surrogates have no case
+        upper = chr(unit).upper()
+        if len(upper) != 1:
+            continue  # "ß".toUpperCase() is "SS": not a single code unit, so ß stays ß
+        cu = ord(upper)
+        if cu != unit and cu <= _LAST_UNIT and not (unit >= 0x80 and cu < 0x80):
+            moved[unit] = cu
+    moved.update(_NEWER_UPPERCASE)
+    return moved
+
+
+@lru_cache(maxsize=1)
+def _canonical_translation() -> dict[int, str]:
+    return {unit: chr(cu) for unit, cu in _canonical_map().items()}
+
+
+@lru_cache(maxsize=1)
+def _moved_units() -> list[int]:
+    return sorted(_canonical_map())
+
+
+def js_canonicalize(unit: int) -> int:
+    """``Canonicalize(ch)`` of one UTF-16 code unit, as a regex with ``i`` and without ``u``."""
+    return _canonical_map().get(unit, unit)
+
+
+def _split_astral(match: re.Match[str]) -> str:
+    offset = ord(match.group()) - 0x10000
+    return chr(0xD800 | offset >> 10) + chr(0xDC00 | offset & 0x3FF)
+
+
+def _code_units(text: str) -> str:
+    """``text`` as a JS string: one character per UTF-16 code unit (astral ones as pairs)."""
+    return text if text.isascii() else _RX_ASTRAL.sub(_split_astral, text)
+
+
+def _canonical_units(text: str) -> str:
+    if text.isascii():
+        return text.upper()
+    return _code_units(text).translate(_canonical_translation())
+
+
+class _JsRegex(NamedTuple):
+    source: str
+    pattern: regex.Pattern[str]
+    insensitive: bool
+
+
+@lru_cache(maxsize=512)
+def _js_regex(source: str, insensitive: bool) -> _JsRegex | None:
+    """``new RegExp(source, insensitive ? "i" : undefined)`` for Python; ``None`` if it throws."""
     try:
-        with warnings.catch_warnings():
-            # Python's FutureWarnings about possible future class syntax concern Python, not JS.
-            warnings.simplefilter("ignore")
-            translated = _translate_regex(source)
-            re.compile(translated)  # the dialect's reference: reject what re would reject
-            return regex.compile(translated, regex.IGNORECASE if insensitive else 0)
-    except (re.error, regex.error, ValueError, IndexError):
+        translated = _translate_regex(source, insensitive)
+    except JsRegexError:
+        return None
+    try:
+        return _JsRegex(source, regex.compile(translated, regex.V0), insensitive)
+    except (regex.error, OverflowError, MemoryError):  # a translation bug: fail closed, loudly
+        _log.error("targeting regex %r: its translation %r does not compile", source, translated)
         return None
 
 
-def _search(pattern: regex.Pattern[str], text: str) -> bool:
+def js_regex_problem(source: Any, insensitive: bool = False) -> str | None:
+    """Why ``source`` cannot be a ``$regex`` (``$regexi``) pattern, or ``None`` if it can."""
+    if not isinstance(source, str):
+        return f"the pattern must be a string, not {_js_type(source)}"
     try:
-        return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
+        _translate_regex(source, insensitive)
+    except JsRegexError as exc:
+        return str(exc)
+    if _js_regex(source, insensitive) is None:
+        return "the server cannot run it"
+    return None
+
+
+def check_condition(condition: Any) -> None:
+    """Refuse a condition holding a ``$regex``/``$regexi`` pattern JavaScript cannot compile.
+
+    The SDK's ``new RegExp`` would throw and the rule would quietly match nobody; where targeting
+    is saved this is a 422 naming the pattern instead. Every place a pattern is evaluated is
+    visited: ``$and``/``$or``/``$nor``/``$not``, attribute paths, ``$not``, ``$size``,
+    ``$elemMatch`` and ``$all``/``$alli`` operands.
+    """
+    for op, pattern in _regex_operands(condition):
+        problem = js_regex_problem(pattern, op == "$regexi")
+        if problem is not None:
+            shown = json.dumps(pattern, ensure_ascii=False)
+            message = f"{op} {shown} is not a valid JavaScript regular expression: {problem}"
+            raise ValidationFailed(
+                f"targeting.condition: {message}",
+                details=[
+                    {"loc": ["targeting", "condition"], "msg": message, "type": "value_error"}
+                ],
+            )
+
+
+def _regex_operands(condition: Any) -> Iterator[tuple[str, Any]]:
+    for key, value in _entries(condition):
+        if key in ("$or", "$nor", "$and"):
+            for sub in _elements(value):
+                yield from _regex_operands(sub)
+        elif key == "$not":
+            yield from _regex_operands(value)
+        elif key != "$savedGroup":
+            yield from _value_regex_operands(value)
+
+
+def _value_regex_operands(value: Any) -> Iterator[tuple[str, Any]]:
+    if not _is_operator_object(value):
+        return  # a literal: compared, never compiled
+    for op, operand in value.items():
+        if op in ("$regex", "$regexi"):
+            yield op, operand
+        elif op in ("$not", "$size"):
+            yield from _value_regex_operands(operand)
+        elif op == "$elemMatch":
+            if _is_operator_object(operand):
+                yield from _value_regex_operands(operand)
+            else:
+                yield from _regex_operands(operand)
+        elif op in ("$all", "$alli"):
+            for item in operand if isinstance(operand, list | tuple) else ():
+                yield from _value_regex_operands(item)
+
+
+def _search(compiled: _JsRegex, value: Any) -> bool:
+    """``RegExp.prototype.test(String(value))``."""
+    text = value if type(value) is str else _to_string(value)
+    text = _canonical_units(text) if compiled.insensitive else _code_units(text)
+    try:
+        return compiled.pattern.search(text, timeout=REGEX_TIMEOUT) is not None
     except TimeoutError:
         _log.warning(
             "targeting regex %r gave up after %.0f ms on a %d-character value: no match",
-            pattern.pattern,
+            compiled.source,
             REGEX_TIMEOUT * 1000,
             len(text),
         )
         return False
 
 
-def _translate_regex(src: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(src)
-    in_class = False
-    while i < n:
+def _translate_regex(source: str, insensitive: bool = False) -> str:
+    """A JS pattern (flags ``""`` or ``"i"``) as an equivalent ``regex`` pattern (version 0)."""
+    return _JsRegexParser(source, insensitive).translate()
+
+
+def _scan_captures(src: str) -> tuple[int, bool]:
+    """V8's ``ScanForCaptures``: how many capturing groups, and whether any is named."""
+    count, named, in_class, i = 0, False, False, 0
+    while i < len(src):
         ch = src[i]
         if ch == "\\":
-            if i + 1 >= n:
-                raise ValueError("\\ at end of pattern")
-            nxt = src[i + 1]
             i += 2
-            if in_class and nxt in "dws":
-                out.append(_CLASS_ESCAPES[nxt])
-            elif in_class and nxt in "DWSbB":
-                if nxt == "b":
-                    out.append("\\x08")  # backspace inside a class
-                else:
-                    raise ValueError("negated class escape inside a class is not translated")
-            elif not in_class and nxt in _OUTSIDE_ESCAPES:
-                out.append(_OUTSIDE_ESCAPES[nxt])
-            elif nxt == "c" and i < n and src[i].isascii() and src[i].isalpha():
-                out.append(f"\\x{ord(src[i]) % 32:02x}")
-                i += 1
-            elif nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", src[i : i + 2]):
-                out.append("\\x" + src[i : i + 2])
-                i += 2
-            elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", src[i : i + 4]):
-                out.append("\\u" + src[i : i + 4])
-                i += 4
-            elif nxt == "k" and not in_class and i < n and src[i] == "<":
-                end = src.index(">", i)
-                out.append(f"(?P={src[i + 1 : end]})")
-                i = end + 1
-            elif nxt in _SHARED_ESCAPES:
-                out.append("\\" + nxt)
-            else:
-                out.append(re.escape(nxt))  # identity escape: \a is "a", \/ is "/"
             continue
         if in_class:
-            if ch == "]":
-                in_class = False
-                out.append(ch)
-            elif ch in "[&~|" or (ch == "-" and src[i - 1] == "-"):
-                out.append("\\" + ch)  # literal in JS; set syntax Python may adopt
-            else:
-                out.append(ch)
-            i += 1
-            continue
-        if ch == "[":
-            if src.startswith("[^]", i):
-                out.append("[\\s\\S]")
-                i += 3
-            elif src.startswith("[]", i):
-                out.append("(?!)")
-                i += 2
-            else:
-                in_class = True
-                out.append("[")
-                i += 1
-                if i < n and src[i] == "^":
-                    out.append("^")
-                    i += 1
-                if i < n and src[i] == "]":  # Python would read a leading ] as a literal
-                    raise ValueError("empty class")
-            continue
-        if ch == "(" and src.startswith("(?", i):
-            group = src[i + 2 : i + 4]
-            if group[:1] in (":", "=", "!") or group in ("<=", "<!"):
-                out.append(src[i : i + 3])
-                i += 3
-            elif group[:1] == "<":
-                out.append("(?P<")  # a named group
-                i += 3
-            else:
-                raise ValueError("JS has no inline flags or other (? groups")
-            continue
-        if ch == ".":
-            out.append("[^\\n\\r\\u2028\\u2029]")
-        elif ch == "$":
-            out.append("\\Z")
-        else:
-            out.append(ch)
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            if not src.startswith("(?", i):
+                count += 1
+            elif src.startswith("(?<", i) and src[i + 3 : i + 4] not in ("=", "!"):
+                count, named = count + 1, True
         i += 1
-    return "".join(out)
+    return count, named
+
+
+def _unit_text(unit: int) -> str:
+    return f"\\x{unit:02x}" if unit < 0x100 else f"\\u{unit:04x}"
+
+
+# What an atom is, for its quantifier: an assertion cannot repeat; Annex B lets a lookahead.
+_ASSERTION, _LOOKBEHIND, _LOOKAHEAD, _UNIT, _SEQUENCE = range(5)
+
+
+class _JsRegexParser:
+    """ECMA-262 ``Pattern`` without the ``u`` flag, Annex B included, read as V8 reads it.
+
+    ``translate`` returns the ``regex`` pattern or raises ``JsRegexError`` with V8's message.
+    """
+
+    def __init__(self, source: str, insensitive: bool) -> None:
+        self.src = _code_units(source)
+        self.pos = 0
+        self.insensitive = insensitive
+        self.capture_total, self.has_named = _scan_captures(self.src)
+        self.captures = 0
+        self.names: dict[str, int] = {}
+        self.references: list[str] = []
+
+    def fail(self, message: str) -> NoReturn:
+        raise JsRegexError(message)
+
+    def peek(self, offset: int = 0) -> str:
+        i = self.pos + offset
+        return self.src[i] if i < len(self.src) else ""
+
+    def translate(self) -> str:
+        text, size = self.disjunction()
+        if self.pos < len(self.src):  # a disjunction stops early only at a ")"
+            self.fail("Unmatched ')'")
+        if size > MAX_REGEX_SIZE:
+            self.fail(f"its repetitions unroll to more than {MAX_REGEX_SIZE} steps")
+        for name in self.references:
+            if name not in self.names:
+                self.fail("Invalid named capture referenced")
+
+        def backreference(match: re.Match[str]) -> str:
+            number = self.names[self.references[int(match.group(1))]]
+            return f"(?({number})\\g<{number}>)"
+
+        return _RX_NAMED_REFERENCE.sub(backreference, text)
+
+    def disjunction(self) -> tuple[str, int]:
+        branches: list[str] = []
+        size = 0
+        while True:
+            parts: list[str] = []
+            while self.pos < len(self.src) and self.src[self.pos] not in "|)":
+                text, term_size = self.term()
+                parts.append(text)
+                size += term_size
+            branches.append("".join(parts))
+            if self.peek() != "|":
+                return "|".join(branches), size
+            self.pos += 1
+
+    def term(self) -> tuple[str, int]:
+        text, size, kind = self.atom()
+        quantifier = self.quantifier()
+        if quantifier is None:
+            return text, size
+        low, high, lazy = quantifier
+        if kind == _ASSERTION:
+            self.fail("Nothing to repeat")
+        if kind == _LOOKBEHIND:
+            self.fail("Invalid quantifier")
+        if kind == _LOOKAHEAD:
+            # It consumes nothing, so JS's empty-iteration check ends the repetition after the
+            # required iterations: with none required it is skipped (captures unset), else once.
+            return (text if low else f"(?:(?!){text})?"), size
+        if high is None:
+            suffix = "*" if low == 0 else "+" if low == 1 else f"{{{low},}}"
+        elif low == high:
+            suffix = f"{{{low}}}"
+        else:
+            suffix = "?" if (low, high) == (0, 1) else f"{{{low},{high}}}"
+        if lazy:
+            suffix += "?"
+        body = text if kind == _UNIT else f"(?:{text})"
+        return body + suffix, size * max(low, 1) + 1
+
+    def braced(self) -> tuple[int, int | None, int] | None:
+        """A ``{n}``, ``{n,}`` or ``{n,m}`` at the cursor: (min, max or None, its end)."""
+        match = _RX_BRACED.match(self.src, self.pos)
+        if match is None:
+            return None
+        digits_low, comma, digits_high = match.groups()
+        low = _INFINITY if len(digits_low) > 10 else min(int(digits_low), _INFINITY)
+        if not comma:
+            high: int | None = low
+        elif not digits_high:
+            high = None
+        else:
+            high = _INFINITY if len(digits_high) > 10 else min(int(digits_high), _INFINITY)
+        if high is not None and high < low:
+            self.fail("numbers out of order in {} quantifier")
+        return low, (None if high == _INFINITY else high), match.end()
+
+    def quantifier(self) -> tuple[int, int | None, bool] | None:
+        ch = self.peek()
+        high: int | None
+        if ch == "*":
+            low, high, end = 0, None, self.pos + 1
+        elif ch == "+":
+            low, high, end = 1, None, self.pos + 1
+        elif ch == "?":
+            low, high, end = 0, 1, self.pos + 1
+        elif ch == "{":
+            braced = self.braced()
+            if braced is None:
+                return None  # not a quantifier: "{" is then a literal
+            low, high, end = braced
+        else:
+            return None
+        self.pos = end
+        lazy = self.peek() == "?"
+        if lazy:
+            self.pos += 1
+        return low, high, lazy
+
+    def atom(self) -> tuple[str, int, int]:
+        ch = self.src[self.pos]
+        if ch == "^":
+            self.pos += 1
+            return r"\A", 1, _ASSERTION
+        if ch == "$":
+            self.pos += 1
+            return r"\Z", 1, _ASSERTION
+        if ch == "\\":
+            escaped = self.peek(1)
+            if escaped in ("b", "B"):
+                self.pos += 2
+                return _RX_BOUNDARY[escaped], 1, _ASSERTION
+            return self.atom_escape()
+        if ch == "(":
+            return self.group()
+        if ch == ".":
+            self.pos += 1
+            return self.class_text(_RX_DOT), 1, _UNIT
+        if ch == "[":
+            return self.char_class()
+        if ch in "*+?" or (ch == "{" and self.braced() is not None):
+            self.fail("Nothing to repeat")
+        self.pos += 1  # any other character, "]", "{" and "}" included, is itself
+        return self.literal(ord(ch)), 1, _UNIT
+
+    def group(self) -> tuple[str, int, int]:
+        src, start = self.src, self.pos
+        kind = _UNIT
+        if not src.startswith("(?", start):
+            self.pos += 1
+            self.captures += 1
+            opening = "("
+        elif src.startswith(("(?:", "(?=", "(?!"), start):
+            opening = src[start : start + 3]
+            kind = _UNIT if opening == "(?:" else _LOOKAHEAD
+            self.pos += 3
+        elif src.startswith(("(?<=", "(?<!"), start):
+            opening = src[start : start + 4]
+            kind = _LOOKBEHIND
+            self.pos += 4
+        elif src.startswith("(?<", start):
+            self.pos += 3
+            name = self.group_name()
+            if name in self.names:
+                self.fail("Duplicate capture group name")
+            self.captures += 1
+            self.names[name] = self.captures
+            opening = "("
+        else:
+            self.fail("Invalid group")
+        inner, size = self.disjunction()
+        if self.peek() != ")":
+            self.fail("Unterminated group")
+        self.pos += 1
+        return f"{opening}{inner})", size + 1, kind
+
+    def group_name(self) -> str:
+        """A ``RegExpIdentifierName`` and its ``>``; ``\\uXXXX`` and ``\\u{X}`` escapes allowed."""
+        src = self.src
+        chars: list[str] = []
+        while True:
+            if self.pos >= len(src):
+                self.fail("Invalid capture group name")
+            ch = src[self.pos]
+            if ch == ">":
+                self.pos += 1
+                break
+            if ch == "\\":
+                match = _RX_NAME_ESCAPE.match(src, self.pos)
+                if match is None:
+                    self.fail("Invalid capture group name")
+                self.pos = match.end()
+                code = int(match.group(1) or match.group(2), 16)
+                if match.group(2) and 0xD800 <= code <= 0xDBFF:
+                    trail = _RX_NAME_ESCAPE.match(src, self.pos)
+                    if trail and trail.group(2) and 0xDC00 <= int(trail.group(2), 16) <= 0xDFFF:
+                        self.pos = trail.end()
+                        code = 0x10000 + (code - 0xD800 << 10) + int(trail.group(2), 16) - 0xDC00
+            else:
+                self.pos += 1
+                code = ord(ch)
+                if 0xD800 <= code <= 0xDBFF and "\udc00" <= self.peek() <= "\udfff":
+                    code = 0x10000 + (code - 0xD800 << 10) + ord(self.peek()) - 0xDC00
+                    self.pos += 1
+            char = chr(code) if code <= 0x10FFFF else ""
+            if chars:
+                valid = char in ("$", "\u200c", "\u200d") or f"a{char}".isidentifier()
+            else:
+                valid = char == "$" or char.isidentifier()
+            if not valid:
+                self.fail("Invalid capture group name")
+            chars.append(char)
+        if not chars:
+            self.fail("Invalid capture group name")
+        return "".join(chars)
+
+    def atom_escape(self) -> tuple[str, int, int]:
+        src = self.src
+        if self.pos + 1 >= len(src):
+            self.fail("\\ at end of pattern")
+        escaped = src[self.pos + 1]
+        if escaped in _RX_CLASS_ESCAPES:
+            self.pos += 2
+            return self.class_text(_RX_CLASS_ESCAPES[escaped]), 1, _UNIT
+        if escaped in "123456789":
+            # A backreference if there are that many groups (anywhere); else an octal or "8"/"9".
+            digits = _RX_NUMBER.match(src, self.pos + 1)
+            assert digits is not None
+            if len(digits.group()) <= 10 and int(digits.group()) <= self.capture_total:
+                self.pos = digits.end()
+                number = int(digits.group())
+                # An unset group (not yet or not at all matched) matches the empty string in JS.
+                return f"(?({number})\\g<{number}>)", 1, _SEQUENCE
+        if escaped == "k" and self.has_named:
+            if self.peek(2) != "<":
+                self.fail("Invalid named reference")
+            self.pos += 3
+            self.references.append(self.group_name())
+            return f"\x00{len(self.references) - 1}\x00", 1, _SEQUENCE
+        return self.literal(self.character_escape(in_class=False)), 1, _UNIT
+
+    def character_escape(self, in_class: bool) -> int:
+        """The code unit of the escape at the cursor (``\\`` and at least one more character)."""
+        src = self.src
+        escaped = src[self.pos + 1]
+        if escaped in _RX_CONTROL:
+            self.pos += 2
+            return _RX_CONTROL[escaped]
+        if escaped == "c":
+            letter = self.peek(2)
+            if letter.isascii() and (
+                letter.isalpha() or (in_class and (letter.isdigit() or letter == "_"))
+            ):
+                self.pos += 3
+                return ord(letter) % 32
+            self.pos += 1  # a lone backslash is itself; the "c" is read next
+            return 0x5C
+        if escaped in ("x", "u"):
+            digits = (_RX_HEX2 if escaped == "x" else _RX_HEX4).match(src, self.pos + 2)
+            if digits is not None:
+                self.pos = digits.end()
+                return int(digits.group(), 16)
+            self.pos += 2
+            return ord(escaped)
+        if escaped in _RX_OCTAL:  # legacy octal: up to three digits, at most \377
+            self.pos += 2
+            value = ord(escaped) - 0x30
+            if self.peek() in _RX_OCTAL:
+                value = value * 8 + ord(self.peek()) - 0x30
+                self.pos += 1
+                if value < 32 and self.peek() in _RX_OCTAL:
+                    value = value * 8 + ord(self.peek()) - 0x30
+                    self.pos += 1
+            return value
+        if escaped == "k" and in_class and self.has_named:
+            self.fail("Invalid escape")
+        self.pos += 2
+        return ord(escaped)  # an identity escape: "\a" is "a", "\8" is "8"
+
+    def char_class(self) -> tuple[str, int, int]:
+        self.pos += 1
+        negate = self.peek() == "^"
+        if negate:
+            self.pos += 1
+        ranges: _Ranges = []
+        while True:
+            if self.pos >= len(self.src):
+                self.fail("Unterminated character class")
+            if self.src[self.pos] == "]":
+                self.pos += 1
+                break
+            first = self.class_atom()
+            if self.peek() != "-" or self.peek(1) in ("", "]"):
+                ranges.extend(first if isinstance(first, list) else [(first, first)])
+                continue
+            self.pos += 1
+            second = self.class_atom()
+            if isinstance(first, int) and isinstance(second, int):
+                if first > second:
+                    self.fail("Range out of order in character class")
+                ranges.append((first, second))
+            else:  # Annex B: a class escape at either end makes "-" a plain member
+                for atom in (first, 0x2D, second):
+                    ranges.extend(atom if isinstance(atom, list) else [(atom, atom)])
+        return self.class_text(ranges, negate), 1, _UNIT
+
+    def class_atom(self) -> int | _Ranges:
+        ch = self.src[self.pos]
+        if ch != "\\":
+            self.pos += 1
+            return ord(ch)
+        if self.pos + 1 >= len(self.src):
+            self.fail("\\ at end of pattern")
+        escaped = self.src[self.pos + 1]
+        if escaped in _RX_CLASS_ESCAPES:
+            self.pos += 2
+            return _RX_CLASS_ESCAPES[escaped]
+        if escaped in ("b", "-"):
+            self.pos += 2
+            return 0x08 if escaped == "b" else 0x2D
+        return self.character_escape(in_class=True)
+
+    def class_text(self, ranges: _Ranges, negate: bool = False) -> str:
+        ranges = _normalise(ranges)
+        if self.insensitive:
+            moved, canonical = _moved_units(), _canonical_map()
+            images = [
+                (canonical[unit], canonical[unit])
+                for lo, hi in ranges
+                for unit in moved[bisect_left(moved, lo) : bisect_right(moved, hi)]
+            ]
+            ranges = _normalise(ranges + images)
+        if negate:
+            ranges = _complement(ranges)
+        if not ranges:
+            return "[^\\x00-\\U0010ffff]"
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            return self.literal(ranges[0][0], canonical=True)
+        items = (_unit_text(lo) + ("" if lo == hi else "-" + _unit_text(hi)) for lo, hi in ranges)
+        return "[" + "".join(items) + "]"
+
+    def literal(self, unit: int, canonical: bool = False) -> str:
+        if self.insensitive and not canonical:
+            unit = js_canonicalize(unit)
+        char = chr(unit)
+        return char if char.isascii() and char.isalnum() else _unit_text(unit)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from splitlab.assignment.conditions import compile_condition
+from splitlab.assignment.conditions import check_condition, compile_condition
 from splitlab.assignment.hashing import BucketPlan
 from splitlab.errors import ValidationFailed
 from splitlab.storage.models import Experiment
@@ -170,6 +170,7 @@ def validate_targeting(targeting: dict[str, Any]) -> None:
     condition = targeting.get("condition")
     if condition is not None and not isinstance(condition, dict):
         raise bad("condition", "must be an object in the GrowthBook condition language")
+    check_condition(condition)  # a $regex JavaScript cannot compile is a 422, not a silent no-match
     parse_namespace(targeting.get("namespace"))
 
 
