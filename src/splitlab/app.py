@@ -7,6 +7,7 @@ import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -19,10 +20,12 @@ from splitlab.api import (
     handlers,
     metrics,
     results,
+    sdk,
     system,
     tracking,
     v1,
 )
+from splitlab.api.sdk import SdkCors
 from splitlab.assignment.cache import RedisCache, connect_redis, install_invalidation
 from splitlab.assignment.service import Assigner
 from splitlab.bootstrap import bootstrap
@@ -91,10 +94,25 @@ class SplitlabApp(FastAPI):
                 return
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the item schemas of the batch bodies that routes read
+        themselves (declared through ``openapi_extra``, ``$defs`` inline) moved into
+        ``components``, where their ``$ref`` points."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    content = operation.get("requestBody", {}).get("content", {})
+                    body = content.get("application/json", {}).get("schema", {})
+                    for name, schema in body.pop("$defs", {}).items():
+                        schemas.setdefault(name, schema)
+        return self.openapi_schema  # type: ignore[return-value]
+
     def build_middleware_stack(self) -> ASGIApp:
-        return MetricsMiddleware(
-            Guard(super().build_middleware_stack()), metrics=self.state.metrics
-        )
+        guarded = Guard(super().build_middleware_stack())
+        cors = SdkCors(guarded, origins=self.state.settings.sdk_cors_origin_list)
+        return MetricsMiddleware(cors, metrics=self.state.metrics)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -164,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(results.router)
     app.include_router(metrics.router)
     app.include_router(v1.router)
+    app.include_router(sdk.router)
     dashboard.install(app)
     app.state.metrics.registry.register(RequestPathCollector(app.state))
     return app

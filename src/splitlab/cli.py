@@ -108,7 +108,13 @@ def serve(
 
 @token_app.command("create")
 def token_create(
-    scope: Annotated[Scope, typer.Option(help="admin, experiment or readonly")],
+    scope: Annotated[
+        Scope,
+        typer.Option(
+            help="admin, experiment or readonly; or sdk: a GrowthBook client key for one "
+            "workspace (the default one unless --workspace), safe to ship in a web page"
+        ),
+    ],
     name: Annotated[str, typer.Option(help="A name to recognise the token by")],
     workspace: Annotated[str | None, typer.Option(help="Bind to this workspace key")] = None,
     description: Annotated[str | None, typer.Option()] = None,
@@ -125,6 +131,8 @@ def token_create(
     try:
         with db.session_scope() as session:
             bound = None
+            if scope is Scope.SDK and not workspace:
+                workspace = settings.default_workspace
             if workspace == settings.default_workspace:
                 # The default workspace exists from the start, even before the first `serve`.
                 bound = workspaces.ensure(session, workspace, name="Default workspace")

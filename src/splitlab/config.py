@@ -38,3 +38,11 @@ class Settings(BaseSettings):
     #: Serve the hot routes from the front door (``runtime.fastpath``); off, FastAPI serves
     #: them (same answers, more work per request). For comparisons and debugging.
     fast_path: bool = True
+    #: Origins a browser may call the SDK routes from (the payload, exposures, events):
+    #: comma-separated (``https://shop.example,https://www.shop.example``), or ``*`` for any
+    #: (the default: sdk keys are public by design and carry no cookies).
+    sdk_cors_origins: str = "*"
+
+    @property
+    def sdk_cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.sdk_cors_origins.split(",") if o.strip()]

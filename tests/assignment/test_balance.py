@@ -28,6 +28,7 @@ def config(key: str, weights: tuple[float, ...], coverage: float = 1.0) -> Assig
         variant_configs=({},) * n,
         weights=weights,
         control_index=0,
+        fallback_index=0,
         coverage=coverage,
         condition=None,
         namespace=None,

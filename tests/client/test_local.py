@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -28,10 +29,16 @@ def payload(*keys: str) -> dict[str, Any]:
 
 def test_the_payload_is_refetched_in_the_background_and_a_bad_one_is_recorded() -> None:
     answers = [httpx.Response(200, json=payload("one"))]
+    exposed: list[dict[str, Any]] = []
     lock = threading.Lock()
 
     def handler(request: httpx.Request) -> httpx.Response:
         with lock:
+            if request.url.path == "/api/v1/exposures/batch":
+                items = json.loads(request.content)["exposures"]
+                exposed.extend(items)
+                body = {"received": len(items), "accepted": len(items), "duplicates": 0}
+                return httpx.Response(200, json={**body, "rejected": []})
             return answers[0] if len(answers) == 1 else answers.pop(0)
 
     transport = httpx.MockTransport(handler)
@@ -50,3 +57,4 @@ def test_the_payload_is_refetched_in_the_background_and_a_bad_one_is_recorded() 
             time.sleep(0.01)
         assert local.features.experiments == ["one", "two"]  # no refresh() called by hand
         assert local.assign("two", "u-1").in_experiment
+    assert [(e["experiment_key"], e["user_id"]) for e in exposed] == [("two", "u-1")]

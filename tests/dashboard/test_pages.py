@@ -47,6 +47,32 @@ def test_a_wrong_token_is_refused_on_the_form(app_client: TestClient) -> None:
     assert "not valid" in response.text
 
 
+def test_an_sdk_client_key_cannot_sign_in(app_client: TestClient) -> None:
+    """An sdk key ships inside web pages: it must never open the dashboard."""
+    key = issue_token(app_client, "sdk")
+    response = app_client.post(
+        "/login", data={"token": key, "csrf": login_csrf(app_client)}, follow_redirects=False
+    )
+    assert response.status_code == 403
+    assert "cannot sign in" in response.text
+    assert app_client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_sdk_key_made_in_the_dashboard_is_bound_to_the_workspace(
+    app_client: TestClient,
+) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    page = app_client.get("/admin/tokens")
+    response = app_client.post(
+        "/admin/tokens",
+        data={"name": "web shop", "scope": "sdk", "csrf": csrf_of(page.text)},
+    )
+    assert response.status_code == 201, response.text
+    tokens = app_client.get("/api/v1/api-tokens/", headers=API).json()
+    made = next(t for t in tokens if t["name"] == "web shop")
+    assert (made["scope"], made["workspace"]) == ("sdk", "default")
+
+
 def test_sign_in_from_another_site_is_refused(app_client: TestClient) -> None:
     """Login CSRF: a form posted from elsewhere has no matching cookie and signs nobody in."""
     login_csrf(app_client)  # the browser holds a cookie, but the forged form cannot know it

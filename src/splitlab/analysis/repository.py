@@ -22,6 +22,23 @@ def override_count(session: Session, experiment_id: int, bucket_version: int) ->
     return int(count)
 
 
+def disagreement_counts(
+    session: Session, experiment_id: int, bucket_version: int
+) -> dict[int, int]:
+    """Exposures SDKs reported with a variant the server would not have chosen, per variant
+    id (only variants with any); read from a partial index over those exposures alone."""
+    rows = session.execute(
+        select(Exposure.variant_id, func.count())
+        .where(
+            Exposure.experiment_id == experiment_id,
+            Exposure.bucket_version == bucket_version,
+            Exposure.disagrees.is_(True),
+        )
+        .group_by(Exposure.variant_id)
+    )
+    return {variant_id: int(count) for variant_id, count in rows}
+
+
 def exposure_span(
     session: Session, experiment_id: int, bucket_version: int
 ) -> tuple[datetime | None, datetime | None]:

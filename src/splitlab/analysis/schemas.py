@@ -114,6 +114,17 @@ class SrmResult(BaseModel):
         return _finite(value)
 
 
+class DisagreementCheck(BaseModel):
+    """Exposures reported by SDKs (``POST /api/v1/exposures/batch``) whose variant differs from
+    the server's decision for the same attributes: a stale payload, a paused experiment, or
+    targeting on stored user properties the SDK did not have. They count as what the user saw;
+    many of them mean SDKs and server disagree and the split may be biased."""
+
+    total: int
+    per_variant: dict[str, int] = Field(description="By the variant the SDK reported")
+    share: float | None = Field(description="Of all randomised exposed users (None: none yet)")
+
+
 class SampleSizeEstimate(BaseModel):
     metric: str
     minimum_detectable_effect: float
@@ -144,6 +155,7 @@ class ExperimentResults(BaseModel):
     control_variant: str
     primary_metric: str | None
     srm: SrmResult
+    exposure_disagreements: DisagreementCheck
     metrics: list[MetricResult]
     sample_size: SampleSizeEstimate | None
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from splitlab.analysis import repository
 from splitlab.analysis.schemas import (
     ComparisonResult,
+    DisagreementCheck,
     ExperimentResults,
     MetricResult,
     MetricSummary,
@@ -314,6 +315,13 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         observed=users,
         expected={v.key: e for v, e in zip(ordered.variants, srm.expected, strict=True)},
     )
+    disagreeing = repository.disagreement_counts(session, experiment.id, experiment.bucket_version)
+    per_variant = {v.key: disagreeing.get(v.id, 0) for v in ordered.variants}
+    disagreements = DisagreementCheck(
+        total=sum(per_variant.values()),
+        per_variant=per_variant,
+        share=sum(per_variant.values()) / sum(users.values()) if sum(users.values()) else None,
+    )
     primary = next((m for m in metric_results if m.role == "primary"), None)
     rates = _exposure_rates(
         experiment,
@@ -375,6 +383,7 @@ def experiment_results(session: Session, workspace: Workspace, ref: str | int) -
         control_variant=ordered.control.key,
         primary_metric=primary.name if primary else None,
         srm=srm_result,
+        exposure_disagreements=disagreements,
         metrics=metric_results,
         sample_size=estimate,
     )

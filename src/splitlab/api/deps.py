@@ -80,13 +80,15 @@ async def get_principal(
     return principal
 
 
-def require(scope: Scope) -> object:
+def require(scope: Scope, *, sdk: bool = False) -> object:
+    """A token of ``scope`` or higher; with ``sdk``, an ``sdk`` key too (the SDK routes)."""
+
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.can(scope):
+        if not (principal.can(scope) or (sdk and principal.can(Scope.SDK))):
             raise PermissionDenied(f"This action needs a token with '{scope.value}' scope")
         return principal
 
-    dependency.__name__ = f"require_{scope.value}"
+    dependency.__name__ = f"require_{scope.value}" + ("_or_sdk" if sdk else "")
     return Depends(dependency)
 
 
@@ -94,6 +96,10 @@ def require(scope: Scope) -> object:
 Reader = Annotated[Principal, require(Scope.READONLY)]
 #: ``experiment`` or ``admin`` scope (routes that write experiments, users, assignments, events).
 Writer = Annotated[Principal, require(Scope.EXPERIMENT)]
+#: What the SDK routes take: a reader (the payload) or a writer (exposures, events), or an
+#: ``sdk`` client key.
+SdkReader = Annotated[Principal, require(Scope.READONLY, sdk=True)]
+SdkWriter = Annotated[Principal, require(Scope.EXPERIMENT, sdk=True)]
 #: ``admin`` scope (tokens, data management).
 Admin = Annotated[Principal, require(Scope.ADMIN)]
 

@@ -75,7 +75,8 @@ class RedisCache:
         self.failures = 0
 
     def _config_key(self, workspace_id: int, key: str) -> str:
-        return f"{self.prefix}:cfg:{workspace_id}:{key}"
+        # ``cfg2``: configs carry the fallback variant and the bucket version in their seed.
+        return f"{self.prefix}:cfg2:{workspace_id}:{key}"
 
     def _sticky_key(self, experiment_id: int, bucket_version: int, user_id: str) -> str:
         return f"{self.prefix}:sticky:{experiment_id}:{bucket_version}:{user_id}"

@@ -45,6 +45,9 @@ class AssignmentConfig:
     variant_configs: tuple[dict[str, Any], ...]
     weights: tuple[float, ...]
     control_index: int
+    #: What everyone outside the experiment is served: the control, or once the experiment is
+    #: completed, its winning variant (the control when none was named).
+    fallback_index: int
     coverage: float
     condition: dict[str, Any] | None
     namespace: Namespace | None
@@ -64,6 +67,10 @@ class AssignmentConfig:
     @property
     def control_key(self) -> str:
         return self.variant_keys[self.control_index]
+
+    @property
+    def fallback_key(self) -> str:
+        return self.variant_keys[self.fallback_index]
 
     def index_of(self, variant_key: str) -> int | None:
         try:
@@ -174,18 +181,33 @@ def validate_targeting(targeting: dict[str, Any]) -> None:
     parse_namespace(targeting.get("namespace"))
 
 
+def bucket_seed(seed: str, bucket_version: int) -> str:
+    """The seed users are hashed with: the experiment's seed, with the bucket version past 0.
+
+    Raising the bucket version re-randomises everyone, on the server and in every SDK (the
+    payload carries this seed): the version is part of what is hashed, so users fall into new
+    buckets independent of the old ones. Version 0 hashes the seed alone, as GrowthBook does.
+    """
+    return seed if bucket_version == 0 else f"{seed}/{bucket_version}"
+
+
 def build_config(experiment: Experiment) -> AssignmentConfig:
     """Freeze an experiment (with variants loaded) into its assignment config."""
     variants = experiment.variants
     targeting = experiment.targeting or {}
     control = next((i for i, v in enumerate(variants) if v.is_control), 0)
+    fallback = control
+    if experiment.status == "completed" and experiment.winning_variant is not None:
+        fallback = next(
+            (i for i, v in enumerate(variants) if v.key == experiment.winning_variant), control
+        )
     return AssignmentConfig(
         experiment_id=experiment.id,
         workspace_id=experiment.workspace_id,
         key=experiment.key,
         status=experiment.status,
         version=version_of(experiment),
-        seed=experiment.hash_seed or experiment.key,
+        seed=bucket_seed(experiment.hash_seed or experiment.key, experiment.bucket_version),
         hash_version=experiment.hash_version,
         bucket_version=experiment.bucket_version,
         variant_ids=tuple(v.id for v in variants),
@@ -193,6 +215,7 @@ def build_config(experiment: Experiment) -> AssignmentConfig:
         variant_configs=tuple(v.config or {} for v in variants),
         weights=tuple(v.allocation / 100.0 for v in variants),
         control_index=control,
+        fallback_index=fallback,
         coverage=coverage_of(targeting),
         condition=targeting_condition(targeting),
         namespace=parse_namespace(targeting.get("namespace")),

@@ -40,9 +40,21 @@ def load_experiment(session: Session, experiment_id: int) -> Experiment:
 
 def running_experiment_versions(session: Session, workspace_id: int) -> list[tuple[int, datetime]]:
     """``(id, updated_at)`` of the workspace's running experiments, oldest first."""
+    return experiment_versions_in(session, workspace_id, ("running",))
+
+
+#: The experiments the SDK payload serves: running ones, paused ones (their control) and
+#: completed ones (their winner); drafts and cancelled experiments serve nothing.
+PUBLISHED_STATUSES = ("running", "paused", "completed")
+
+
+def experiment_versions_in(
+    session: Session, workspace_id: int, statuses: Sequence[str]
+) -> list[tuple[int, datetime]]:
+    """``(id, updated_at)`` of the workspace's experiments in ``statuses``, oldest first."""
     rows = session.execute(
         select(Experiment.id, Experiment.updated_at)
-        .where(Experiment.workspace_id == workspace_id, Experiment.status == "running")
+        .where(Experiment.workspace_id == workspace_id, Experiment.status.in_(statuses))
         .order_by(Experiment.id)
     )
     return [(experiment_id, updated_at) for experiment_id, updated_at in rows]
@@ -187,13 +199,14 @@ _EXPOSURE_COLUMNS = (
     "bucket_version",
     "is_override",
     "context",
+    "disagrees",
     "exposed_at",
 )
 _PG_INSERT_EXPOSURES = text(
     f"""
     INSERT INTO exposures ({", ".join(_EXPOSURE_COLUMNS)})
     SELECT (e->>0)::integer, (e->>1)::integer, (e->>2)::integer, e->>3, (e->>4)::integer,
-           (e->>5)::boolean, e->6, (e->>7)::timestamptz
+           (e->>5)::boolean, e->6, (e->>7)::boolean, (e->>8)::timestamptz
     FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r(e)
     ON CONFLICT (experiment_id, bucket_version, user_id) DO NOTHING
     RETURNING id
@@ -206,7 +219,8 @@ _SQLITE_INSERT_EXPOSURES = text(
     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
            json_extract(value, '$[2]'), json_extract(value, '$[3]'),
            json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-           json_extract(value, '$[6]'), json_extract(value, '$[7]')
+           json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+           json_extract(value, '$[8]')
     FROM json_each(:rows) WHERE true
     ON CONFLICT (experiment_id, bucket_version, user_id) DO NOTHING
     RETURNING id
@@ -231,7 +245,14 @@ def insert_exposures(session: Session, rows: list[dict[str, Any]]) -> int:
     # SQLite's stored text format there (it compares timestamps as text).
     stamp = _iso_time if postgres else sqlite_time
     encoded = to_json(
-        [[*(r[c] for c in _EXPOSURE_COLUMNS[:-1]), stamp(r["exposed_at"])] for r in rows]
+        [
+            [
+                *(r[c] for c in _EXPOSURE_COLUMNS[:-2]),
+                r.get("disagrees", False),
+                stamp(r["exposed_at"]),
+            ]
+            for r in rows
+        ]
     ).decode()
     statement = _PG_INSERT_EXPOSURES if postgres else _SQLITE_INSERT_EXPOSURES
     new = list(session.scalars(statement, {"rows": encoded}))

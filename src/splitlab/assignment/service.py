@@ -129,7 +129,7 @@ class Assigner:
             index: int, reason: Reason, *, is_override: bool = False, at: datetime = now
         ) -> Assignment:
             in_experiment = index >= 0
-            shown = index if in_experiment else config.control_index
+            shown = index if in_experiment else config.fallback_index
             return Assignment(
                 experiment_id=config.experiment_id,
                 experiment_key=config.key,
@@ -458,7 +458,7 @@ class Assigner:
         for (config, request), answer in zip(pairs, answers, strict=True):
             assert answer is not None
             index, reason, is_override, at = answer
-            shown = index if index >= 0 else config.control_index
+            shown = index if index >= 0 else config.fallback_index
             results.append(
                 Assignment(
                     experiment_id=config.experiment_id,

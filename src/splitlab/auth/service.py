@@ -130,8 +130,15 @@ def create_token(
     issuer: Principal | None = None,
 ) -> IssuedToken:
     """Issue a token. A caller can never mint more than it has: no higher scope, no wider reach."""
+    if scope is Scope.SDK and workspace is None:
+        raise ValidationFailed(
+            "An sdk token must be bound to a workspace",
+            details=[{"loc": ["workspace"], "msg": "required for scope sdk", "type": "missing"}],
+        )
     if issuer is not None:
-        if not issuer.can(scope):
+        # An sdk key reads the payload and writes exposures and events: an experiment writer's
+        # reach, in one workspace.
+        if not issuer.can(Scope.EXPERIMENT if scope is Scope.SDK else scope):
             raise PermissionDenied("A token cannot create a token with a higher scope than its own")
         if issuer.workspace_id is not None and (
             workspace is None or workspace.id != issuer.workspace_id

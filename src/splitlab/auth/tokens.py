@@ -13,8 +13,15 @@ DISPLAY_PREFIX_LENGTH = 12
 
 
 class Scope(StrEnum):
-    """What a token may do: ``readonly`` < ``experiment`` < ``admin``."""
+    """What a token may do: ``readonly`` < ``experiment`` < ``admin``, and ``sdk`` apart.
 
+    An ``sdk`` token is a GrowthBook client key, safe to ship inside a web page: bound to one
+    workspace, it reads that workspace's SDK payload and sends exposures and events to it, and
+    nothing else (no experiment, user or result). Routes that take it say so explicitly
+    (``api.deps.require(..., sdk=True)``); ``allows`` never lets it through otherwise.
+    """
+
+    SDK = "sdk"
     READONLY = "readonly"
     EXPERIMENT = "experiment"
     ADMIN = "admin"
@@ -24,10 +31,12 @@ class Scope(StrEnum):
         return _RANK[self]
 
     def allows(self, needed: Scope) -> bool:
+        if self is Scope.SDK or needed is Scope.SDK:
+            return self is needed
         return self.rank >= needed.rank
 
 
-_RANK = {Scope.READONLY: 0, Scope.EXPERIMENT: 1, Scope.ADMIN: 2}
+_RANK = {Scope.SDK: -1, Scope.READONLY: 0, Scope.EXPERIMENT: 1, Scope.ADMIN: 2}
 
 
 def generate_secret() -> str:

@@ -24,13 +24,20 @@ from splitlab.client.errors import (
     TransportError,
     ValidationError,
 )
-from splitlab.client.local import AsyncLocalEvaluator, FeatureSet, LocalAssignment, LocalEvaluator
+from splitlab.client.local import (
+    AsyncLocalEvaluator,
+    ExposureCache,
+    FeatureSet,
+    LocalAssignment,
+    LocalEvaluator,
+)
 from splitlab.client.models import (
     Assignment,
     Event,
     EventBatchResult,
     Experiment,
     ExperimentResults,
+    ExposureBatchResult,
     SampleSize,
     User,
 )
@@ -51,6 +58,8 @@ __all__ = [
     "EventBatcher",
     "Experiment",
     "ExperimentResults",
+    "ExposureBatchResult",
+    "ExposureCache",
     "FeatureSet",
     "LocalAssignment",
     "LocalEvaluator",

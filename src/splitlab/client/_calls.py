@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import httpx
 from typing_extensions import Unpack
@@ -18,6 +18,7 @@ from splitlab.client.models import (
     EventsPage,
     Experiment,
     ExperimentResults,
+    ExposureBatchResult,
     LifecycleEvent,
     Metric,
     Report,
@@ -32,8 +33,11 @@ MAX_BATCH_BYTES = 5 * 1024 * 1024
 #: Room left under the server's byte limit for the ``{"events": [...]}`` envelope.
 _BATCH_BYTE_BUDGET = MAX_BATCH_BYTES - 64 * 1024
 MAX_BATCH_USERS = 10_000
+#: The server's limit of exposures per request (``POST /api/v1/exposures/batch``; 5 MB too).
+MAX_BATCH_EXPOSURES = 10_000
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 _experiment = model(Experiment)
 _experiments_page = model(dict[str, Any])
@@ -45,6 +49,7 @@ _users = model(list[User])
 _assignment = model(Assignment)
 _event = model(Event)
 _batch = model(EventBatchResult)
+_exposure_batch = model(ExposureBatchResult)
 _results = model(ExperimentResults)
 _sample_size = model(SampleSize)
 _reports = model(list[Report])
@@ -282,24 +287,74 @@ def _batch_call(encoded: list[bytes]) -> Call[EventBatchResult]:
     return Call("POST", "/api/v1/events/batch", _batch, content=content)
 
 
+def _chunked(
+    encoded: Iterable[bytes], limit: int, make: Callable[[list[bytes]], Call[T]]
+) -> Iterator[tuple[int, Call[T]]]:
+    """``(number of items, call)`` pairs of at most ``limit`` items and under 5 MB each."""
+    chunk: list[bytes] = []
+    size = 0
+    for item in encoded:
+        if chunk and (len(chunk) == limit or size + len(item) > _BATCH_BYTE_BUDGET):
+            yield len(chunk), make(chunk)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield len(chunk), make(chunk)
+
+
 def batch_calls(encoded: Iterable[bytes]) -> Iterator[tuple[int, Call[EventBatchResult]]]:
     """``(number of events, call)`` pairs of at most 10,000 events and under 5 MB each, in
     order, from events already encoded as JSON."""
-    chunk: list[bytes] = []
-    size = 0
-    for event in encoded:
-        if chunk and (len(chunk) == MAX_BATCH_EVENTS or size + len(event) > _BATCH_BYTE_BUDGET):
-            yield len(chunk), _batch_call(chunk)
-            chunk, size = [], 0
-        chunk.append(event)
-        size += len(event) + 1
-    if chunk:
-        yield len(chunk), _batch_call(chunk)
+    return _chunked(encoded, MAX_BATCH_EVENTS, _batch_call)
 
 
 def track_batches(events: Iterable[Json]) -> Iterator[tuple[int, Call[EventBatchResult]]]:
     """:func:`batch_calls` for events not yet encoded."""
     return batch_calls(dumps(event) for event in events)
+
+
+# --- exposures (SDKs that assign locally) -----------------------------------------------------
+
+
+def exposure_body(
+    experiment_key: str,
+    user_id: str,
+    variant_key: str,
+    attributes: Mapping[str, Any] | None = None,
+    timestamp: datetime | None = None,
+    exposure_id: str | None = None,
+) -> Json:
+    """An exposure as ``POST /api/v1/exposures/batch`` takes it, its ``exposure_id`` and
+    ``timestamp`` (when the variant was shown) fixed now."""
+    return {
+        "exposure_id": exposure_id or new_event_id(),
+        "experiment_key": experiment_key,
+        "variant_key": variant_key,
+        "user_id": user_id,
+        "attributes": dict(attributes) if attributes else {},
+        "timestamp": (timestamp or now()).isoformat(),
+    }
+
+
+def exposure_with_identity(exposure: Mapping[str, Any]) -> Json:
+    """``exposure`` with an ``exposure_id`` and a ``timestamp`` when it has none."""
+    filled = dict(exposure)
+    filled.setdefault("exposure_id", new_event_id())
+    filled.setdefault("timestamp", now().isoformat())
+    return filled
+
+
+def _exposure_batch_call(encoded: list[bytes]) -> Call[ExposureBatchResult]:
+    content = b'{"exposures":[' + b",".join(encoded) + b"]}"
+    return Call("POST", "/api/v1/exposures/batch", _exposure_batch, content=content)
+
+
+def exposure_batch_calls(
+    encoded: Iterable[bytes],
+) -> Iterator[tuple[int, Call[ExposureBatchResult]]]:
+    """:func:`batch_calls` for exposures already encoded as JSON (10,000 and 5 MB a call)."""
+    return _chunked(encoded, MAX_BATCH_EXPOSURES, _exposure_batch_call)
 
 
 def track_metric(experiment: str | int, body: Json) -> Call[TrackedMetric]:

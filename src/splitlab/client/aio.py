@@ -356,12 +356,27 @@ class AsyncSplitlab:
         """The running experiments as a GrowthBook SDK payload."""
         return await self.send(_calls.sdk_payload())
 
-    async def local_evaluator(self, *, refresh_interval: float = 30.0) -> AsyncLocalEvaluator:
+    async def local_evaluator(
+        self,
+        *,
+        refresh_interval: float = 30.0,
+        record_exposures: bool = True,
+        batcher: AsyncEventBatcher | None = None,
+        exposure_cache_size: int = 200_000,
+    ) -> AsyncLocalEvaluator:
         """Assign in process from the SDK payload (fetched now), refreshed every
-        ``refresh_interval`` s; ``await evaluator.close()`` when done, or ``async with``."""
+        ``refresh_interval`` s; ``await evaluator.close()`` when done (it flushes the
+        exposures recorded), or ``async with``. See :meth:`Splitlab.local_evaluator`."""
         from splitlab.client.local import AsyncLocalEvaluator
 
-        return await AsyncLocalEvaluator(self, refresh_interval=refresh_interval).start()
+        evaluator = AsyncLocalEvaluator(
+            self,
+            refresh_interval=refresh_interval,
+            record_exposures=record_exposures,
+            batcher=batcher,
+            exposure_cache_size=exposure_cache_size,
+        )
+        return await evaluator.start()
 
     async def health(self) -> dict[str, Any]:
         return await self.send(_calls.health())

@@ -20,6 +20,7 @@ __all__ = [
     "EventsPage",
     "Experiment",
     "ExperimentResults",
+    "ExposureBatchResult",
     "LifecycleEvent",
     "Metric",
     "MetricResult",
@@ -148,6 +149,17 @@ class EventBatchResult(_Read):
             rejected=[*self.rejected, *shifted],
             event_ids=[*self.event_ids, *other.event_ids],
         )
+
+
+class ExposureBatchResult(_Read):
+    """The answer to ``POST /api/v1/exposures/batch`` (``rejected`` indexes the request)."""
+
+    received: int
+    accepted: int = Field(description="Exposures newly stored: each user's first in the experiment")
+    duplicates: int = Field(
+        description="Exposures of users already exposed in the experiment (and bucket version)"
+    )
+    rejected: list[RejectedEvent]
 
 
 class EventsPage(_Read):

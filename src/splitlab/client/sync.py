@@ -350,11 +350,29 @@ class Splitlab:
         """The running experiments as a GrowthBook SDK payload."""
         return self.send(_calls.sdk_payload())
 
-    def local_evaluator(self, *, refresh_interval: float = 30.0) -> LocalEvaluator:
-        """Assign in process from the SDK payload, refreshed every ``refresh_interval`` s."""
+    def local_evaluator(
+        self,
+        *,
+        refresh_interval: float = 30.0,
+        record_exposures: bool = True,
+        batcher: EventBatcher | None = None,
+        exposure_cache_size: int = 200_000,
+    ) -> LocalEvaluator:
+        """Assign in process from the SDK payload, refreshed every ``refresh_interval`` s.
+
+        Each user in a running experiment is recorded as exposed once (per experiment and
+        bucket version, remembered for ``exposure_cache_size`` users), through ``batcher`` or
+        one made for the evaluator; ``close()`` it (or use ``with``) to flush them. Pass
+        ``record_exposures=False`` to record nothing."""
         from splitlab.client.local import LocalEvaluator
 
-        return LocalEvaluator(self, refresh_interval=refresh_interval)
+        return LocalEvaluator(
+            self,
+            refresh_interval=refresh_interval,
+            record_exposures=record_exposures,
+            batcher=batcher,
+            exposure_cache_size=exposure_cache_size,
+        )
 
     def health(self) -> dict[str, Any]:
         return self.send(_calls.health())

@@ -72,7 +72,8 @@ class LoginRequired(Exception):
 
 def get_viewer(request: Request, session: SessionDep) -> Viewer:
     viewer = sessions.resolve(session, request.cookies.get(COOKIE), demo=get_settings(request).demo)
-    if viewer is None:
+    if viewer is None or not viewer.principal.can(Scope.READONLY):
+        # (An sdk client key never signs in; the check also covers sessions from before.)
         # Come back to the page after signing in; a form post has no page to come back to.
         query = f"?{request.url.query}" if request.url.query else ""
         raise LoginRequired(f"{request.url.path}{query}" if request.method == "GET" else "/")
@@ -198,6 +199,14 @@ def login(
             next=next,
             workspace=workspace,
             error=message,
+        )
+    if not principal.can(Scope.READONLY):
+        return _login_form(
+            request,
+            status_code=403,
+            next=next,
+            workspace=workspace,
+            error="An sdk client key cannot sign in: use an API token",
         )
     cookie = sessions.start(session, principal, shown)
     target = next if _is_local_path(next) else "/"
@@ -533,9 +542,9 @@ def create_token(
     else:
         try:
             with session.begin_nested():
-                workspace = (
-                    viewer.workspace if bind == "on" or viewer.principal.workspace_id else None
-                )
+                # An sdk key is always bound: to the workspace the admin is looking at.
+                bound = bind == "on" or viewer.principal.workspace_id or scope == Scope.SDK
+                workspace = viewer.workspace if bound else None
                 created = auth.create_token(
                     session,
                     name=name.strip(),

@@ -97,7 +97,8 @@ def record_event(session: Session, workspace: Workspace, event: EventIn) -> tupl
     return stored, bool(inserted)
 
 
-def _rejection(index: int, exc: ValidationError) -> Rejection:
+def rejection(index: int, exc: ValidationError) -> Rejection:
+    """A batch item that failed validation: its index, its first error, and all of them."""
     errors: list[dict[str, Any]] = [
         {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
     ]
@@ -123,7 +124,7 @@ def _validate(
         try:
             valid.append((index, EventIn.model_validate(raw, context=context).checked()))
         except ValidationError as exc:
-            rejected.append(_rejection(index, exc))
+            rejected.append(rejection(index, exc))
     return valid, rejected
 
 

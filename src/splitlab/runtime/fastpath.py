@@ -10,7 +10,7 @@ ASGI handlers over the same body models, the same services and the same answers:
   ``GET /api/experiments/{key}/assignments/{user_id}``;
 - ``POST /api/v1/assignments/``, ``POST /api/v1/assignments/batch``,
   ``GET /api/v1/assignments/experiments/{id}/assignment/{user_id}``;
-- ``POST /api/v1/evaluate`` and ``GET /api/v1/sdk``.
+- ``POST /api/v1/evaluate``.
 
 Only the happy path is served here. Anything else (a body that does not validate, another
 content type, an unexpected query parameter, a path that is not exactly one of these) is handed
@@ -36,7 +36,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from splitlab.api import assignments as seed000
 from splitlab.api.handlers import unexpected_answer
 from splitlab.api.v1 import assignments as v1
-from splitlab.assignment.sdk import sdk_payload
 from splitlab.assignment.service import Assignment, AssignmentRequest, check_batch
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope as TokenScope
@@ -198,12 +197,6 @@ async def _evaluate(call: Call) -> tuple[int, Any]:
     }
 
 
-async def _sdk(call: Call) -> tuple[int, Any]:
-    call.require(TokenScope.READONLY)
-    workspace = await call.workspace()
-    return 200, sdk_payload(await call.plane.running(workspace))
-
-
 async def _v1_get(call: Call) -> tuple[int, Any]:
     return await _get_assignment(call, v1_shape=True, ref="experiment_id")
 
@@ -227,7 +220,6 @@ _ROUTES: list[tuple[str, str, Handler, str]] = [
      r"(?P<user_id>.+)", _v1_get,
      "/api/v1/assignments/experiments/{experiment_id}/assignment/{user_id:path}"),
     ("POST", r"/api/v1/evaluate", _evaluate, "/api/v1/evaluate"),
-    ("GET", r"/api/v1/sdk", _sdk, "/api/v1/sdk"),
 ]  # fmt: skip
 _COMPILED = [(m, re.compile(p + r"\Z"), h, t) for m, p, h, t in _ROUTES]
 #: Query parameters the hot routes take; any other is left to FastAPI (to answer as before).

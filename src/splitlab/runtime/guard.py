@@ -42,12 +42,13 @@ MAX_IN_FLIGHT = 1024
 #: A request body must have arrived whole this long after its headers, or 408.
 BODY_DEADLINE = 30.0
 
-_PUBLIC_API = ("/api/v1/docs", "/api/v1/openapi.json")
+_PUBLIC_API = ("/api/v1/docs", "/api/v1/openapi.json", "/api/features/")
 
 
 #: The batch routes (exactly these paths; ``{key}`` is one path segment).
 _BATCH_ROUTES = re.compile(
-    r"/api/v1/events/batch|/api/v1/assignments/batch|/api/experiments/[^/]+/assignments/batch"
+    r"/api/v1/events/batch|/api/v1/exposures/batch|/api/v1/assignments/batch"
+    r"|/api/experiments/[^/]+/assignments/batch"
 )
 
 
@@ -56,6 +57,8 @@ def body_limit(path: str) -> int:
 
 
 def needs_token(path: str) -> bool:
+    """Every ``/api/`` route but the docs, and the SDK payload (its client key is in its path,
+    where GrowthBook SDKs put it, and is checked by the route before anything else)."""
     return path.startswith("/api/") and not path.startswith(_PUBLIC_API)
 
 

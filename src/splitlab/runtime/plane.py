@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from splitlab.assignment import repository as assignment_repository
 from splitlab.assignment.config import AssignmentConfig
+from splitlab.assignment.sdk import rendered_payload
 from splitlab.assignment.service import Assigner
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import hash_secret
@@ -162,6 +163,26 @@ class ControlPlane:
 
         configs: list[AssignmentConfig] = await self._cached(("running", workspace_id), load)
         return configs
+
+    async def payload(self, workspace: Workspace) -> tuple[bytes, str]:
+        """The workspace's SDK payload, rendered, and its ``ETag``: built once per change of
+        the control plane (``runtime.control``), so serving it, or a ``304``, costs no
+        database round trip and no rendering."""
+        workspace_id = workspace.id
+        assigner = self.assigner
+
+        def load(session: Session) -> tuple[bytes, str]:
+            return rendered_payload(
+                [
+                    assigner._config_at(session, experiment_id, updated_at)
+                    for experiment_id, updated_at in assignment_repository.experiment_versions_in(
+                        session, workspace_id, assignment_repository.PUBLISHED_STATUSES
+                    )
+                ]
+            )
+
+        rendered: tuple[bytes, str] = await self._cached(("payload", workspace_id), load)
+        return rendered
 
 
 def _token_loader(digest: str) -> Callable[[Session], TokenEntry | None]:

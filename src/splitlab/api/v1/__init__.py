@@ -8,6 +8,7 @@ from splitlab.api.v1 import (
     data_management,
     events,
     experiments,
+    exposures,
     tokens,
     users,
 )
@@ -18,6 +19,7 @@ router.include_router(users.router)
 router.include_router(tokens.router)
 router.include_router(assignments.router)
 router.include_router(events.router)
+router.include_router(exposures.router)
 router.include_router(analytics.router)
 router.include_router(data_management.router)
 

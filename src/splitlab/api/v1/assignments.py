@@ -15,10 +15,10 @@ from splitlab.api.assignments import (
     assign_on_hot_path,
     assign_pairs,
 )
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer, get_plane
+from splitlab.api.deps import Reader, SdkReader, SessionDep, WorkspaceDep, Writer, get_plane
+from splitlab.api.sdk import payload_response
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
-from splitlab.assignment.sdk import sdk_payload
 from splitlab.assignment.service import MAX_BATCH, AssignmentRequest, check_batch
 from splitlab.auth.tokens import Scope
 
@@ -184,11 +184,14 @@ async def evaluate(
     )
 
 
-@router.get("/sdk", responses=ERRORS)
-async def sdk(request: Request, _: Reader, workspace: WorkspaceDep) -> dict[str, Any]:
-    """The workspace's running experiments as a GrowthBook SDK payload (``{"features": …}``).
+@router.get("/sdk", responses=ERRORS, response_class=Response)
+async def sdk(request: Request, _: SdkReader, workspace: WorkspaceDep) -> Response:
+    """The workspace's GrowthBook SDK payload (``{"features": …}``), as at
+    ``/api/features/{clientKey}`` but with the token in the ``Authorization`` header.
 
-    Each experiment is a feature named by its key whose value is the variant key; evaluate it
-    locally with any GrowthBook SDK using the attribute ``id`` = your user id.
+    Each running, paused or completed experiment is a feature named by its key whose value is
+    the variant key, and ``<key>:config`` one valued by the variant's config; evaluate them
+    locally with any GrowthBook SDK using the attribute ``id`` = your user id. Sent with an
+    ``ETag``; ``If-None-Match`` with it answers ``304``.
     """
-    return sdk_payload(await get_plane(request).running(workspace))
+    return await payload_response(request, workspace)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from splitlab.api.deps import SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import SdkWriter, SessionDep, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
 from splitlab.errors import PayloadTooLarge
 from splitlab.events import service
@@ -88,7 +88,7 @@ async def batch_body(request: Request) -> bytes:
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=EventRead, responses=ERRORS)
 def record_event(
-    body: EventIn, session: SessionDep, _: Writer, workspace: WorkspaceDep
+    body: EventIn, session: SessionDep, _: SdkWriter, workspace: WorkspaceDep
 ) -> EventRead:
     """Record one event. Re-sending an ``event_id`` returns the stored event, flagged duplicate."""
     event, new = service.record_event(session, workspace, body)
@@ -114,7 +114,7 @@ def record_event(
 )
 def record_batch(
     session: SessionDep,
-    _: Writer,
+    _: SdkWriter,
     workspace: WorkspaceDep,
     body: Annotated[bytes, Depends(batch_body)],
 ) -> BatchRead:

@@ -25,7 +25,10 @@ class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     scope: Scope = Field(
-        default=Scope.READONLY, description="admin, experiment or readonly (least privilege)"
+        default=Scope.READONLY,
+        description="admin, experiment or readonly (least privilege), or sdk: a GrowthBook "
+        "client key bound to one workspace, safe in a web page, that reads the SDK payload and "
+        "sends exposures and events only",
     )
     workspace: str | None = Field(default=None, description="Bind the token to this workspace")
     # Aware only: a naive timestamp is ambiguous, and comparing it with "now" used to crash (500).
@@ -107,7 +110,8 @@ def create_token(
 ) -> TokenCreated:
     """Issue a token. A workspace-bound admin can only issue tokens bound to its workspace."""
     workspace = None
-    if body.workspace is not None or principal.workspace_id is not None:
+    # An sdk key is always bound: to the workspace named, else the caller's or the default.
+    if body.workspace is not None or principal.workspace_id is not None or body.scope is Scope.SDK:
         workspace = workspace_for(session, get_settings(request), principal, body.workspace)
     expires_at = body.expires_at
     if expires_at is None and body.expires_in_days is not None:
