@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSettings
+from splitlab.storage.base import MAX_INT
 from splitlab.storage.models import Experiment, LifecycleEvent
 
 #: Deeper free-form JSON than any real config or property bag; deeper still cannot be serialised.
@@ -47,10 +48,10 @@ class SettingsPatch(BaseModel):
 
     sticky_bucketing: bool | None = None
     override_enabled: bool | None = None
-    min_sample_size: int | None = Field(default=None, ge=1)
+    min_sample_size: int | None = Field(default=None, ge=1, le=MAX_INT)
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
     hash_seed: str | None = Field(default=None, max_length=200)
-    bucket_version: int | None = Field(default=None, ge=0)
+    bucket_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     sequential_testing: bool | None = None
     cuped: bool | None = None
     minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)

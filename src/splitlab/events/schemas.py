@@ -27,14 +27,14 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from splitlab.storage.base import utcnow
+from splitlab.storage.base import MAX_INT, utcnow
 
 #: Clients' clocks drift, but an event from more than a day ahead is a bug, not drift.
 MAX_FUTURE = timedelta(days=1)
 #: Properties may nest this deep (objects and lists); deeper is almost surely a bug.
 MAX_DEPTH = 32
 #: Largest id a database integer column holds on every backend (PostgreSQL ``integer``).
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_INT
 
 
 def check_timestamp(value: datetime, info: ValidationInfo) -> datetime:

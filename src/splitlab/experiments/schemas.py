@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.model import ExperimentStatus
+from splitlab.storage.base import MAX_INT
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -32,13 +33,13 @@ class ExperimentSettings(BaseModel):
 
     sticky_bucketing: bool = True
     override_enabled: bool = True
-    min_sample_size: int = Field(default=100, ge=1)
+    min_sample_size: int = Field(default=100, ge=1, le=MAX_INT)
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
     hash_seed: str | None = Field(
         default=None, max_length=200, description="Bucketing seed; the experiment key when unset"
     )
     bucket_version: int = Field(
-        default=0, ge=0, description="Raise it to re-randomise every user on purpose"
+        default=0, ge=0, le=MAX_INT, description="Raise it to re-randomise every user on purpose"
     )
     sequential_testing: bool = Field(
         default=False, description="Always-valid results: look at any time without inflating errors"
@@ -78,10 +79,10 @@ class ExperimentChanges(BaseModel):
     targeting: dict[str, Any] | None = None
     sticky_bucketing: bool | None = None
     override_enabled: bool | None = None
-    min_sample_size: int | None = Field(default=None, ge=1)
+    min_sample_size: int | None = Field(default=None, ge=1, le=MAX_INT)
     confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
     hash_seed: str | None = Field(default=None, max_length=200)
-    bucket_version: int | None = Field(default=None, ge=0)
+    bucket_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     sequential_testing: bool | None = None
     cuped: bool | None = None
     minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
@@ -92,5 +93,5 @@ class ExperimentChanges(BaseModel):
 
 
 class Page(BaseModel):
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_INT)
     size: int = Field(default=50, ge=1, le=100)

@@ -27,9 +27,18 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from splitlab.errors import AppError, InternalError, PayloadTooLarge, RequestTimeout, Unavailable
+from splitlab.errors import (
+    AppError,
+    BadRequest,
+    InternalError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unavailable,
+    ValidationFailed,
+)
 from splitlab.runtime.fastpath import FastPath
 from splitlab.runtime.plane import ControlPlane
+from splitlab.runtime.screen import screen, suspicious
 
 log = logging.getLogger("splitlab.runtime")
 
@@ -50,6 +59,30 @@ _BATCH_ROUTES = re.compile(
     r"/api/v1/events/batch|/api/v1/exposures/batch|/api/v1/assignments/batch"
     r"|/api/experiments/[^/]+/assignments/batch"
 )
+
+
+#: Batches that validate each item on its own (a bad item is rejected by index, the rest
+#: stored): the front door does not refuse them whole.
+_PER_ITEM_BATCHES = re.compile(r"/api/v1/events/batch|/api/v1/exposures/batch")
+
+
+def _seed003(scope: Scope, path: str, body: bytes) -> bool:
+    """A seed 003 request (``api.experiments``: a body naming ``workspaceId``, or a PATCH of
+    an experiment), whose invalid requests are 400s."""
+    if not path.startswith("/api/experiments"):
+        return False
+    return scope["method"] == "PATCH" or b'"workspaceId"' in body
+
+
+def _json_body(scope: Scope) -> bool:
+    """A body FastAPI would parse as JSON: a JSON media type, or none at all."""
+    raw = _header(scope, b"content-type")
+    if raw is None:
+        return True
+    media = raw.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 def body_limit(path: str) -> int:
@@ -130,6 +163,11 @@ class Guard:
                 await send_error(send, Unavailable("The database is unavailable; retry later"))
                 return
             scope.setdefault("state", {})["principal"] = principal
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # No text column can hold a NUL (PostgreSQL refuses it outright): not a name of
+            # anything, nor a filter on anything.
+            await send_error(send, _NUL_IN_URL, close=has_body)
+            return
         if declared is not None and declared > limit:
             await send_error(send, _too_large(limit), close=True)
             return
@@ -172,6 +210,19 @@ class Guard:
 
         fast = self.fast_path(scope) if needs_token(path) else None
         matched = fast.match(scope) if fast is not None else None
+        if body and _json_body(scope) and not _PER_ITEM_BATCHES.fullmatch(path):
+            # Hostile JSON (runtime.screen): every management body parsed strictly; the hot
+            # routes and assignment batches only when a tell-tale byte sequence is there.
+            hot = matched is not None or limit == BATCH_BODY_LIMIT
+            refusal = screen(body) if not hot or suspicious(body) else None
+            if refusal is not None:
+                if _seed003(scope, path, body):
+                    # Seed 003 answers every invalid request with 400.
+                    refusal = BadRequest(
+                        refusal.message, code=refusal.code, details=refusal.details
+                    )
+                await send_error(send, refusal)
+                return
         if fast is not None and matched is not None:
             await fast.serve(scope, body, send, matched, self.app, replay)
             return
@@ -216,6 +267,10 @@ async def _read_limited(receive: Receive, limit: int) -> bytes | bool | None:
 
 
 _SLOW_BODY = "The request body did not arrive in time"
+_NUL_IN_URL = ValidationFailed(
+    "Invalid request: the URL may not contain NUL characters (%00)",
+    details=[{"loc": ["url"], "msg": "NUL character", "type": "value_error"}],
+)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -69,8 +69,15 @@ def sqlite_time(value: Any) -> str:
 MAX_ID = 2**63 - 1
 
 
+#: The largest value of an ``INTEGER`` column on every backend (PostgreSQL's is 32 bits): the
+#: ids of experiments, variants, tokens and workspaces, and integer settings such as
+#: ``min_sample_size`` and ``bucket_version``. A larger number names no row and would be an
+#: error to bind, not a miss.
+MAX_INT = 2**31 - 1
+
+
 def as_id(ref: str | int) -> int | None:
-    """``ref`` as a row id when it can be one (ASCII digits, within ``MAX_ID``), else None.
+    """``ref`` as a row id when it can be one (ASCII digits, within ``MAX_INT``), else None.
 
     ``str.isdigit`` alone is not enough: it accepts ``"²"``, which ``int()`` refuses.
     """
@@ -78,7 +85,7 @@ def as_id(ref: str | int) -> int | None:
         if not (ref.isascii() and ref.isdigit()):
             return None
         ref = int(ref)
-    return ref if 0 <= ref <= MAX_ID else None
+    return ref if 0 <= ref <= MAX_INT else None
 
 
 class Base(DeclarativeBase):

@@ -1,0 +1,172 @@
+"""Hostile input answers a 4xx in the one error shape, on both databases, and writes nothing:
+the front door's JSON screen (``runtime.screen``), NUL in URLs, and integers past what an
+``INTEGER`` column holds. Each case was a 500 (or a silent write) before."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from splitlab.storage.engine import Database
+from splitlab.storage.models import ApiToken, Experiment, Exposure
+from tests.factories import experiment_body
+
+KEY = "checkout-test"
+JSON = {"Content-Type": "application/json"}
+
+
+def running(client: TestClient) -> None:
+    assert client.post("/api/experiments/", json=experiment_body()).status_code == 201
+    assert client.post(f"/api/experiments/{KEY}/start").status_code == 200
+
+
+def send(client: TestClient, method: str, path: str, raw: str) -> Any:
+    return client.request(method, path, content=raw.encode(), headers=JSON)
+
+
+def count(db: Database, model: Any) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def assert_refused(response: Any, status: int, code: str, words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert words in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        (f"/api/experiments/{KEY}/assignments", '{"user_id": "u1", "context": {"x": NaN}}'),
+        (
+            f"/api/experiments/{KEY}/assignments",
+            '{"user_id": "u1", "user_attributes": {"x": -Infinity}}',
+        ),
+        (
+            "/api/v1/assignments/",
+            '{"experiment_id": "checkout-test", "user_id": "u1", "attributes": {"x": Infinity}}',
+        ),
+        ("/api/v1/evaluate", '{"user_id": "u1", "attributes": {"x": NaN}}'),
+    ],
+)
+def test_non_finite_numbers_are_not_json(
+    client: TestClient, db: Database, path: str, raw: str
+) -> None:
+    running(client)
+    response = send(client, "POST", path, raw)
+    assert response.json()["details"][0]["loc"][0] == "body"
+    assert_refused(response, 422, "validation_error", "NaN and Infinity are not JSON numbers")
+    assert count(db, Exposure) == 0
+
+
+def test_duplicate_keys_never_mint_a_token(client: TestClient, db: Database) -> None:
+    before = count(db, ApiToken)
+    response = send(
+        client,
+        "POST",
+        "/api/v1/api-tokens/",
+        '{"name": "x", "scope": "readonly", "scope": "admin"}',
+    )
+    assert_refused(response, 422, "validation_error", "scope: duplicate key")
+    assert count(db, ApiToken) == before
+
+
+def test_duplicate_keys_in_nested_objects_are_refused(client: TestClient) -> None:
+    body = (
+        json.dumps(experiment_body())[:-1] + ', "targeting": {"percentage": 10, "percentage": 90}}'
+    )
+    response = send(client, "POST", "/api/experiments/", body)
+    assert_refused(response, 422, "validation_error", "percentage: duplicate key")
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 100_000])
+def test_deep_nesting_is_refused(client: TestClient, db: Database, depth: int) -> None:
+    body = experiment_body(description=None)
+    raw = json.dumps(body).replace(
+        '"description": null', '"description": ' + "[" * depth + "]" * depth
+    )
+    # Seed 000's create answers 422; seed 003 (every PATCH) answers invalid requests with 400.
+    for method, path, status in (
+        ("POST", "/api/experiments/", 422),
+        ("PATCH", f"/api/experiments/{KEY}", 400),
+    ):
+        response = send(client, method, path, raw)
+        assert_refused(response, status, "validation_error", "nested more than 64 levels")
+    assert count(db, Experiment) == 0
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("name", "a\u0000b"),
+        ("description", "\u0000"),
+        ("key in targeting", {"a\u0000b": 1}),
+    ],
+)
+def test_nul_characters_are_refused_everywhere_in_a_body(
+    client: TestClient, db: Database, where: str, value: Any
+) -> None:
+    field = {"name": "name", "description": "description"}.get(where, "targeting")
+    body = experiment_body(**{field: value if field != "targeting" else {"condition": value}})
+    response = send(client, "POST", "/api/experiments/", json.dumps(body))
+    assert_refused(response, 422, "validation_error", "NUL")
+    assert count(db, Experiment) == 0
+
+
+def test_nul_and_lone_surrogates_on_the_hot_path(client: TestClient, db: Database) -> None:
+    running(client)
+    path = f"/api/experiments/{KEY}/assignments"
+    nul = send(client, "POST", path, '{"user_id": "a\\u0000b"}')
+    assert_refused(nul, 422, "validation_error", "NUL")
+    lone = send(client, "POST", path, '{"user_id": "u", "context": {"\\udc00": 1}}')
+    assert_refused(lone, 422, "validation_error", "surrogates")
+    # A paired surrogate (an emoji) and words that merely contain the tell-tale letters pass.
+    fine = send(
+        client, "POST", path, '{"user_id": "NaNa \\ud83d\\ude00", "context": {"t": "Infinity"}}'
+    )
+    assert fine.status_code == 200, fine.text
+    assert count(db, Exposure) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/experiments/?search=a%00b", "/api/experiments/a%00b"])
+def test_nul_in_the_url_is_refused(client: TestClient, path: str) -> None:
+    assert_refused(client.get(path), 422, "validation_error", "NUL")
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63 - 1])
+def test_ids_past_an_integer_column_name_nothing(client: TestClient, number: int) -> None:
+    for path in (
+        f"/api/v1/experiments/{number}",
+        f"/api/experiments/{number}",
+        f"/api/v1/api-tokens/{number}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.text)
+        assert "code" in response.json()
+
+
+@pytest.mark.parametrize("field", ["min_sample_size", "bucket_version"])
+def test_settings_past_an_integer_column_are_refused(
+    client: TestClient, db: Database, field: str
+) -> None:
+    created = client.post("/api/experiments/", json=experiment_body(config={field: 10**30}))
+    assert_refused(created, 422, "validation_error", "less than or equal to 2147483647")
+    assert count(db, Experiment) == 0
+    running(client)
+    updated = client.put(f"/api/experiments/{KEY}", json={"config": {field: 2**31}})
+    assert_refused(updated, 422, "validation_error", "less than or equal to 2147483647")
+
+
+def test_event_batches_still_reject_item_by_item(client: TestClient) -> None:
+    """The per-item batches are not refused whole: a bad event is rejected by its index."""
+    raw = '{"events": [{"user_id": "a\\u0000b", "event_type": "x"}, {"user_id": "ok", "event_type": "x"}]}'
+    response = send(client, "POST", "/api/v1/events/batch", raw)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [0])
