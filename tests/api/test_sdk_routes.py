@@ -382,7 +382,7 @@ def test_valid_items_are_stored_beside_rejected_ones(client: TestClient, db: Dat
     assert "variations" in rejected[3]
     assert "variant_key or variation_id" in rejected[4]
     assert "different variants" in rejected[5]
-    assert "draft" in rejected[6]
+    assert "not found" in rejected[6].lower()  # a draft is served to no SDK
     assert rejected[8].startswith("surprise")
     assert "timezone" in rejected[9]
     assert _count(db) == 2
@@ -506,10 +506,15 @@ def test_an_sdk_key_sends_exposures_and_events_for_its_workspace_only(client: Te
     )
     assert sent["accepted"] == 1
     event = client.post(
-        "/api/v1/events/", json={"user_id": "k1", "event_type": "click"}, headers=bearer(key)
+        "/api/v1/events/batch",
+        json={"events": [{"user_id": "k1", "event_type": "click", "event_id": "e-1"}]},
+        headers=bearer(key),
     )
-    assert event.status_code == 201
+    assert (event.status_code, event.json()["accepted"]) == (200, 1)
     for method, path in [
+        # The single-event route answers a re-sent event_id with the stored event, which could
+        # be another user's: not for a public key.
+        ("POST", "/api/v1/events/"),
         ("GET", f"/api/experiments/{KEY}"),
         ("GET", f"/api/experiments/{KEY}/results"),
         ("GET", "/api/v1/users/"),
@@ -526,3 +531,55 @@ def test_only_an_sdk_key_goes_in_the_features_url(client: TestClient) -> None:
         response = features(client, secret(client, scope=scope))
         assert response.status_code == 403
         assert "/api/v1/sdk" in response.json()["error"]
+
+
+def test_an_sdk_key_reads_no_private_metrics(settings: Any) -> None:
+    from splitlab.app import create_app
+    from tests.conftest import ADMIN_SECRET
+
+    private = settings.model_copy(update={"metrics_public": False})
+    with TestClient(create_app(private)) as app_client:
+        admin = bearer(ADMIN_SECRET)
+        made = app_client.post(
+            "/api/v1/api-tokens/", json={"name": "w", "scope": "sdk"}, headers=admin
+        )
+        key = made.json()["token"]
+        assert app_client.get("/metrics", headers=bearer(key)).status_code == 403
+        assert app_client.get("/metrics", headers=admin).status_code == 200
+
+
+def test_an_exposure_of_an_earlier_bucket_version_is_rejected(client: TestClient) -> None:
+    """GrowthBook reports ``experiment.phase`` (the payload's bucket version): re-sending a
+    batch after the version was raised must not expose the users again in the new one."""
+    running(client)
+    items = [{"experiment_key": KEY, "variation_id": 0, "user_id": "v1", "phase": "0"}]
+    assert post_exposures(client, items)["accepted"] == 1
+    raised = client.put(f"/api/experiments/{KEY}", json={"config": {"bucket_version": 1}})
+    assert raised.status_code == 200
+    again = post_exposures(client, items)
+    assert again["accepted"] == 0
+    assert "stale" in again["rejected"][0]["error"]
+    current = post_exposures(client, [{**items[0], "phase": "1"}])
+    assert current["accepted"] == 1
+
+
+def test_an_exposure_is_never_dated_before_the_experiment_started(
+    client: TestClient, db: Database
+) -> None:
+    running(client)
+    post_exposures(
+        client,
+        [
+            {
+                "experiment_key": KEY,
+                "variation_id": 0,
+                "user_id": "old",
+                "timestamp": "1970-01-01T00:00:00Z",
+            }
+        ],
+    )
+    with db.session_scope() as session:
+        shown = session.scalar(select(Exposure.exposed_at).where(Exposure.user_id == "old"))
+    started = client.get(f"/api/v1/experiments/{KEY}").json()["start_date"]
+    assert shown is not None
+    assert shown.isoformat().replace("+00:00", "Z")[:19] == started.replace("+00:00", "Z")[:19]

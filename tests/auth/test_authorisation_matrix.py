@@ -43,7 +43,6 @@ PARTIAL_BATCHES = {"/api/v1/exposures/batch"}
 SDK_ROUTES = {
     "GET /api/v1/sdk",
     "POST /api/v1/exposures/batch",
-    "POST /api/v1/events/",
     "POST /api/v1/events/batch",
 }
 #: The dashboard's sign-in page: the one page reachable without a session.

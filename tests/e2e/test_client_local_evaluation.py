@@ -4,6 +4,7 @@ the exposures it records are the users the results count."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -234,4 +235,30 @@ def test_record_exposures_false_records_nothing(splitlab: Splitlab) -> None:
         assert local.batcher is None
         answers = [local.assign(key, f"off-{i}", suite_attributes(key, i)) for i in range(50)]
         assert all(a.in_experiment for a in answers)
+    assert_results_count(splitlab, key, {})
+
+
+def test_a_readonly_token_evaluates_and_closes_promptly(
+    splitlab: Splitlab, admin_server: Server
+) -> None:
+    """A readonly token (all a local evaluator needed before it recorded exposures) may not
+    write them: they are refused once, never retried until close gives up."""
+    key = "le-readonly"
+    suite_experiment(splitlab, key, coverage=100)
+    created = httpx.post(
+        f"{admin_server.url}/api/v1/api-tokens/",
+        json={"name": "reader", "scope": "readonly"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    with Splitlab(admin_server.url, created.json()["token"]) as reader:
+        started = time.monotonic()
+        with reader.local_evaluator(refresh_interval=3600) as local:
+            answers = [local.assign(key, f"ro-{i}", suite_attributes(key, i)) for i in range(20)]
+            assert all(a.in_experiment for a in answers)
+            assert local.flush(30)
+            assert local.batcher is not None
+            assert local.batcher.exposure_stats.rejected >= 20
+        assert time.monotonic() - started < 15
     assert_results_count(splitlab, key, {})

@@ -33,12 +33,11 @@ ERRORS = error_responses(
     }
 )
 
-#: Paths an SDK calls from a browser: the payload, exposures and events.
+#: Paths an SDK calls from a browser: the payload, exposures and events (in batches).
 SDK_PATHS = (
     "/api/features/",
     "/api/v1/sdk",
     "/api/v1/exposures/batch",
-    "/api/v1/events/",
     "/api/v1/events/batch",
 )
 #: SDK payloads are read with the client key in the path, not in a header.
@@ -111,4 +110,4 @@ class SdkCors:
 
 
 def is_sdk_path(path: str) -> bool:
-    return path.startswith(FEATURES_PREFIX) or path in SDK_PATHS or path == "/api/v1/events"
+    return path.startswith(FEATURES_PREFIX) or path in SDK_PATHS

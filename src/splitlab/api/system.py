@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
 from splitlab.api.deps import get_database, get_principal, get_settings
+from splitlab.auth.tokens import Scope
+from splitlab.errors import PermissionDenied
 from splitlab.observability import AppMetrics
 from splitlab.runtime.gates import Gates
 
@@ -64,7 +66,9 @@ async def health(request: Request) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     if not get_settings(request).metrics_public:
-        await get_principal(request)
+        principal = await get_principal(request)
+        if not principal.can(Scope.READONLY):  # an sdk key is public: it reads no metrics
+            raise PermissionDenied("This action needs a token with 'readonly' scope")
     app_metrics: AppMetrics = request.app.state.metrics
     gates: Gates = request.app.state.gates
     async with gates.read.slot():

@@ -187,6 +187,8 @@ def bucket_seed(seed: str, bucket_version: int) -> str:
     Raising the bucket version re-randomises everyone, on the server and in every SDK (the
     payload carries this seed): the version is part of what is hashed, so users fall into new
     buckets independent of the old ones. Version 0 hashes the seed alone, as GrowthBook does.
+    ``bucket_version`` here counts from ``Experiment.bucket_seed_base``: experiments whose version
+    was raised before the seed carried it keep their hashing until it is raised again.
     """
     return seed if bucket_version == 0 else f"{seed}/{bucket_version}"
 
@@ -207,7 +209,10 @@ def build_config(experiment: Experiment) -> AssignmentConfig:
         key=experiment.key,
         status=experiment.status,
         version=version_of(experiment),
-        seed=bucket_seed(experiment.hash_seed or experiment.key, experiment.bucket_version),
+        seed=bucket_seed(
+            experiment.hash_seed or experiment.key,
+            experiment.bucket_version - (experiment.bucket_seed_base or 0),
+        ),
         hash_version=experiment.hash_version,
         bucket_version=experiment.bucket_version,
         variant_ids=tuple(v.id for v in variants),

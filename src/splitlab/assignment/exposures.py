@@ -22,6 +22,7 @@ index and reasons. One transaction per batch: a 2xx means every accepted exposur
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -49,6 +50,9 @@ from splitlab.events.service import Rejection, rejection
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Experiment, Workspace
 
+#: Deciding each item as the server would (for the disagreement check) may take this many
+#: seconds of a batch at most; a pathological targeting regex cannot hold the writer longer.
+DECISION_BUDGET = 2.0
 #: At most this many exposures per request (and 5 MB, enforced by the front door).
 MAX_BATCH_EXPOSURES = 10_000
 #: Statuses whose exposures are recorded: running ones, and paused or completed ones reported
@@ -86,6 +90,12 @@ class ExposureIn(BaseModel):
     timestamp: Timestamp | None = Field(
         default=None,
         description="When it was shown (default: when received; never later than received)",
+    )
+    phase: Text | None = Field(
+        default=None,
+        max_length=20,
+        description="`experiment.phase` in the tracking callback: the bucket version the "
+        "payload had; an exposure of an earlier one is rejected (the payload was stale)",
     )
     exposure_id: Text | None = Field(
         default=None,
@@ -150,18 +160,21 @@ def _refused(index: int, loc: str, message: str) -> Rejection:
 
 def _configs(
     session: Session, assigner: Assigner, workspace: Workspace, keys: set[str]
-) -> dict[str, AssignmentConfig]:
-    """The current config of each named experiment of the workspace, read in the writing
-    transaction (so no exposure is recorded under a config older than the commit's)."""
+) -> dict[str, tuple[AssignmentConfig, datetime | None]]:
+    """The current config and start of each named experiment of the workspace, read in the
+    writing transaction (so no exposure is recorded under a config older than the commit's)."""
     if not keys:
         return {}
     rows = session.execute(
-        select(Experiment.id, Experiment.updated_at).where(
+        select(Experiment.id, Experiment.updated_at, Experiment.start_date).where(
             Experiment.workspace_id == workspace.id, Experiment.key.in_(keys)
         )
-    )
-    found = [assigner._config_at(session, experiment_id, at) for experiment_id, at in rows]
-    return {config.key: config for config in found}
+    ).all()
+    found = [
+        (assigner._config_at(session, experiment_id, at), started)
+        for experiment_id, at, started in rows
+    ]
+    return {config.key: (config, started) for config, started in found}
 
 
 def _shown_index(config: AssignmentConfig, item: ExposureIn) -> int | str:
@@ -218,14 +231,23 @@ def record_batch(
     rows: list[dict[str, Any]] = []
     seen: set[tuple[int, int, str]] = set()
     duplicates = 0
+    decided = 0.0  # seconds spent deciding as the server would (see DECISION_BUDGET)
     for index, item in valid:
-        config = configs.get(item.experiment_key)
-        if config is None:
+        found = configs.get(item.experiment_key)
+        if found is None or found[0].status not in RECORDED_STATUSES:
+            # Drafts and cancelled experiments are served to no SDK: not found, as for any
+            # experiment the payload never named (a public key learns nothing more).
             rejected.append(_refused(index, "experiment_key", "Experiment not found"))
             continue
-        if config.status not in RECORDED_STATUSES:
+        config, started = found
+        if item.phase is not None and item.phase != str(config.bucket_version):
             rejected.append(
-                _refused(index, "experiment_key", f"Experiment is {config.status}: not served")
+                _refused(
+                    index,
+                    "phase",
+                    f"bucket version {item.phase} is over (now {config.bucket_version}): "
+                    "the SDK's payload is stale",
+                )
             )
             continue
         shown = _shown_index(config, item)
@@ -238,7 +260,13 @@ def record_batch(
             duplicates += 1  # the same user twice in one batch: the first one counts
             continue
         seen.add(key)
-        expected = server_index(config, item.user_id, item.attributes)
+        if decided < DECISION_BUDGET:
+            clock = time.perf_counter()
+            expected = server_index(config, item.user_id, item.attributes)
+            decided += time.perf_counter() - clock
+        else:
+            # Past the budget (a pathological targeting regex): recorded as shown, unchecked.
+            expected = shown
         disagrees = (expected if expected >= 0 else config.fallback_index) != shown or (
             expected < 0 and config.status == "running"
         )
@@ -248,6 +276,9 @@ def record_batch(
         if disagrees:
             context_of["server_variant"] = config.variant_keys[expected] if expected >= 0 else None
         shown_at = item.timestamp if item.timestamp is not None and item.timestamp < now else now
+        if started is not None and shown_at < started:
+            # Never before the experiment started: earlier events would count as after it.
+            shown_at = started
         rows.append(
             {
                 "workspace_id": workspace.id,

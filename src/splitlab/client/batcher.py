@@ -91,9 +91,14 @@ _EXPOSURES = _Kind(
 )
 
 
-def _keep(exc: Exception) -> bool:
+def _keep(exc: Exception, kind: _Kind) -> bool:
     """Whether a failed send should be retried later (True) or its items refused (False)."""
     if isinstance(exc, APIError):
+        if exc.status == 403 and kind is _EXPOSURES:
+            # A token that may not write exposures (a readonly one, which a local evaluator
+            # used to need) never will: refuse them (``on_error``) rather than retry until
+            # ``close`` gives up.
+            return False
         return exc.status >= 500 or exc.status in _KEEP_STATUSES
     return True  # transport errors, and anything unexpected: the ids make a resend safe
 
@@ -282,7 +287,7 @@ def _record(
     if isinstance(answer, EventBatchResult | ExposureBatchResult):
         outcome.answers.append((chunk, answer))
         return True
-    if isinstance(answer, APIError) and not _keep(answer):
+    if isinstance(answer, APIError) and not _keep(answer, kind):
         outcome.answers.append((chunk, answer))
         return True
     if not isinstance(answer, SplitlabError):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from splitlab.api.deps import SdkWriter, SessionDep, WorkspaceDep
+from splitlab.api.deps import SdkWriter, SessionDep, WorkspaceDep, Writer
 from splitlab.api.v1.common import ERRORS
 from splitlab.errors import PayloadTooLarge
 from splitlab.events import service
@@ -88,9 +88,12 @@ async def batch_body(request: Request) -> bytes:
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=EventRead, responses=ERRORS)
 def record_event(
-    body: EventIn, session: SessionDep, _: SdkWriter, workspace: WorkspaceDep
+    body: EventIn, session: SessionDep, _: Writer, workspace: WorkspaceDep
 ) -> EventRead:
-    """Record one event. Re-sending an ``event_id`` returns the stored event, flagged duplicate."""
+    """Record one event. Re-sending an ``event_id`` returns the stored event, flagged duplicate.
+
+    Not for ``sdk`` keys: the stored event it answers could be another user's. They send events
+    through ``/batch``, which answers ids and counts only."""
     event, new = service.record_event(session, workspace, body)
     return EventRead.of(event, duplicate=not new)
 

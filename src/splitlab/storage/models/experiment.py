@@ -37,6 +37,10 @@ class Experiment(Base):
     hash_seed: Mapped[str | None] = mapped_column(String(200))
     hash_version: Mapped[int] = mapped_column(Integer, default=2)
     bucket_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: The bucket version users are hashed from: the seed carries ``bucket_version`` minus this
+    #: (``assignment.config.bucket_seed``). Migration 0008 set it to the bucket version of every
+    #: experiment then, so they kept hashing as before until their version is raised again.
+    bucket_seed_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Analysis options.
     sequential_testing: Mapped[bool] = mapped_column(Boolean, default=False)
     cuped: Mapped[bool] = mapped_column(Boolean, default=True)

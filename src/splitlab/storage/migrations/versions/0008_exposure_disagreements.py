@@ -1,4 +1,5 @@
-"""exposures: SDK-reported ones may disagree with the server (flagged, indexed); no FK checks
+"""exposures: SDK-reported ones may disagree with the server (flagged, indexed); no FK checks;
+the bucket version in the hashed seed, counted from each experiment's version at upgrade
 
 ``POST /api/v1/exposures/batch`` records what an SDK showed a user, even when the server would
 have chosen another variant for the same attributes (a stale payload, a paused experiment). Such
@@ -16,7 +17,8 @@ Revises: 0007
 Create Date: 2026-12-06 04:30:00
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -34,9 +36,24 @@ FOREIGN_KEYS = (
 )
 
 
+@contextmanager
+def _totals_kept() -> Iterator[None]:
+    """On SQLite a batch copies ``exposures`` and drops the old table, and with foreign keys on,
+    that drop cascades to every row of ``exposure_totals``: keep them aside and put them back
+    (exposure ids survive the copy). PostgreSQL alters the table in place."""
+    if op.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    op.execute("CREATE TEMP TABLE kept_exposure_totals AS SELECT * FROM exposure_totals")
+    yield
+    op.execute("DELETE FROM exposure_totals")
+    op.execute("INSERT INTO exposure_totals SELECT * FROM kept_exposure_totals")
+    op.execute("DROP TABLE kept_exposure_totals")
+
+
 def upgrade() -> None:
     # First (on SQLite a batch copies the table): the index below is then made on the copy.
-    with op.batch_alter_table("exposures", schema=None) as batch_op:
+    with _totals_kept(), op.batch_alter_table("exposures", schema=None) as batch_op:
         for column, table in FOREIGN_KEYS:
             batch_op.drop_constraint(
                 batch_op.f(f"fk_exposures_{column}_{table}"), type_="foreignkey"
@@ -46,6 +63,14 @@ def upgrade() -> None:
         "exposures",
         sa.Column("disagrees", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
+    # The hashed seed now carries the bucket version (``assignment.config.bucket_seed``),
+    # counted from this column: existing experiments count from their current version, so no
+    # user of a running experiment moves on upgrade.
+    op.add_column(
+        "experiments",
+        sa.Column("bucket_seed_base", sa.Integer(), server_default="0", nullable=False),
+    )
+    op.execute("UPDATE experiments SET bucket_seed_base = bucket_version")
     op.create_index(
         "ix_exposures_disagreements",
         "exposures",
@@ -57,8 +82,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # In place on both databases (SQLite >= 3.35): a batch copy of ``experiments`` would drop
+    # migration 0007's triggers and cascade to every row that references an experiment.
+    op.execute("ALTER TABLE experiments DROP COLUMN bucket_seed_base")
     op.drop_index("ix_exposures_disagreements", table_name="exposures")
-    with op.batch_alter_table("exposures", schema=None) as batch_op:
+    with _totals_kept(), op.batch_alter_table("exposures", schema=None) as batch_op:
         batch_op.drop_column("disagrees")
         for column, table in FOREIGN_KEYS:
             batch_op.create_foreign_key(
