@@ -20,6 +20,10 @@ DEMO_WARNING = (
 )
 
 
+#: The name of the token ``SPLITLAB_ADMIN_TOKEN`` makes.
+OPERATOR_TOKEN_NAME = "admin (SPLITLAB_ADMIN_TOKEN)"
+
+
 def bootstrap(
     db: Database,
     settings: Settings,
@@ -53,12 +57,17 @@ def _bootstrap(
 
             demo.populate(session, workspace)
         if settings.admin_token is not None:
-            auth.ensure_static_token(
+            current = auth.ensure_static_token(
                 session,
                 settings.admin_token.get_secret_value(),
-                name="admin (SPLITLAB_ADMIN_TOKEN)",
+                name=OPERATOR_TOKEN_NAME,
                 scope=Scope.ADMIN,
             )
+            # The variable says which value is the operator's admin token: that one is on (set
+            # an earlier value again to roll a rotation back), any value it held before is off.
+            # To turn the operator token off for good, unset or change the variable.
+            current.is_active = True
+            auth.revoke_static_tokens(session, name=OPERATOR_TOKEN_NAME, keep=current.id)
         if settings.demo:
             for secret, scope in auth.DEMO_TOKENS.items():
                 auth.ensure_static_token(

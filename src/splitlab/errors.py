@@ -79,6 +79,13 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(AppError):
+    """A body in another format than JSON, on a route that takes JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class ValidationFailed(AppError):
     """A request that parsed but breaks a domain rule (e.g. allocations not summing to 100)."""
 

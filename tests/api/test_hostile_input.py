@@ -170,3 +170,21 @@ def test_event_batches_still_reject_item_by_item(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [0])
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/v1/events/batch", '{"events": [{"user_id": "u", "event_type": "x"}]}'),
+        ("/api/v1/exposures/batch", '{"exposures": []}'),
+        ("/api/experiments/", json.dumps(experiment_body())),
+        (f"/api/experiments/{KEY}/assignments", '{"user_id": "u"}'),
+    ],
+)
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded"])
+def test_bodies_that_are_not_json_are_415(
+    client: TestClient, db: Database, path: str, raw: str, media: str
+) -> None:
+    response = client.post(path, content=raw.encode(), headers={"Content-Type": media})
+    assert_refused(response, 415, "unsupported_media_type", "application/json")
+    assert count(db, Experiment) == 0

@@ -216,3 +216,28 @@ def test_cli_revokes_the_operator_admin_token_without_any_token(
 def test_settings_admin_token_is_a_secret(settings: Settings) -> None:
     assert isinstance(settings.admin_token, SecretStr)
     assert ADMIN_SECRET not in repr(settings)
+
+
+def test_changing_the_operator_admin_token_revokes_the_old_value(
+    bare_db: Database, settings: Settings
+) -> None:
+    bootstrap(bare_db, settings)
+    rotated = settings.model_copy(update={"admin_token": SecretStr("a-new-operator-secret-123")})
+    bootstrap(bare_db, rotated)
+    with bare_db.session_scope() as session:
+        states = {t.token_hash: t.is_active for t in session.scalars(select(ApiToken))}
+    assert states == {
+        hash_secret(ADMIN_SECRET): False,
+        hash_secret("a-new-operator-secret-123"): True,
+    }
+    # Setting the old value again brings it back, and turns off the newer one.
+    bootstrap(bare_db, settings)
+    with bare_db.session_scope() as session:
+        active = {t.token_hash for t in session.scalars(select(ApiToken)) if t.is_active}
+    assert active == {hash_secret(ADMIN_SECRET)}
+
+
+def test_a_new_secret_is_never_cached(client: TestClient) -> None:
+    response = client.post("/api/v1/api-tokens/", json={"name": "fresh"})
+    assert response.status_code == 201
+    assert response.headers["cache-control"] == "no-store"

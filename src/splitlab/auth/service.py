@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from splitlab.auth.tokens import (
@@ -256,6 +256,23 @@ def ensure_static_token(
     return _insert(
         session, secret=secret, name=name, scope=scope, created_by="bootstrap", is_demo=is_demo
     )
+
+
+def revoke_static_tokens(session: Session, *, name: str, keep: int) -> int:
+    """Turn off the operator-chosen tokens called ``name`` other than ``keep``: the values the
+    operator's variable held before. Answers how many were still on."""
+    result = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.name == name,
+            ApiToken.created_by == "bootstrap",
+            ApiToken.is_demo.is_(False),
+            ApiToken.id != keep,
+            ApiToken.is_active.is_(True),
+        )
+        .values(is_active=False, updated_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def remove_demo_tokens(session: Session) -> int:

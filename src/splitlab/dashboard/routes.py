@@ -555,7 +555,7 @@ def create_token(
         except AppError as exc:
             error = exc.message
     tokens, _ = auth.list_tokens(session, viewer.principal, limit=1000)
-    return render(
+    page = render(
         request,
         "tokens.html",
         viewer,
@@ -565,6 +565,8 @@ def create_token(
         error=error,
         scopes=[s.value for s in Scope],
     )
+    page.headers["Cache-Control"] = "no-store"  # the page shows the new secret once
+    return page
 
 
 @router.post("/admin/tokens/{token_id}/revoke")

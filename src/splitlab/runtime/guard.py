@@ -34,6 +34,7 @@ from splitlab.errors import (
     PayloadTooLarge,
     RequestTimeout,
     Unavailable,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from splitlab.runtime.fastpath import FastPath
@@ -168,6 +169,10 @@ class Guard:
             # anything, nor a filter on anything.
             await send_error(send, _NUL_IN_URL, close=has_body)
             return
+        if has_body and path.startswith("/api/") and not _json_body(scope):
+            # Every API route takes JSON; another format was parsed by some routes anyway.
+            await send_error(send, _NOT_JSON, close=True)
+            return
         if declared is not None and declared > limit:
             await send_error(send, _too_large(limit), close=True)
             return
@@ -267,6 +272,7 @@ async def _read_limited(receive: Receive, limit: int) -> bytes | bool | None:
 
 
 _SLOW_BODY = "The request body did not arrive in time"
+_NOT_JSON = UnsupportedMediaType("Request bodies are JSON: send Content-Type: application/json")
 _NUL_IN_URL = ValidationFailed(
     "Invalid request: the URL may not contain NUL characters (%00)",
     details=[{"loc": ["url"], "msg": "NUL character", "type": "value_error"}],

@@ -106,9 +106,16 @@ def _read(session: Session, token: ApiToken, request: Request | None = None) -> 
     "/", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=ERRORS
 )
 def create_token(
-    body: TokenCreate, request: Request, session: SessionDep, principal: Admin
+    body: TokenCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Admin,
 ) -> TokenCreated:
-    """Issue a token. A workspace-bound admin can only issue tokens bound to its workspace."""
+    """Issue a token. A workspace-bound admin can only issue tokens bound to its workspace.
+
+    The answer holds the secret: ``Cache-Control: no-store`` keeps it out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
     workspace = None
     # An sdk key is always bound: to the workspace named, else the caller's or the default.
     if body.workspace is not None or principal.workspace_id is not None or body.scope is Scope.SDK:
