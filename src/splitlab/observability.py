@@ -38,7 +38,10 @@ class AppMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
-        self.registry.register(_ExperimentCollector(db))
+        #: Business figures (experiments by status, across every workspace): shown only to
+        #: unbound tokens that may read, never on the public or a workspace-bound scrape.
+        self.business = CollectorRegistry(auto_describe=True)
+        self.business.register(_ExperimentCollector(db))
 
 
 class RequestPathCollector(Collector):
@@ -103,6 +106,17 @@ class _ExperimentCollector(Collector):
         yield gauge
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (``/api/v1/experiments/{id}``). A route of an
+    included router is labelled by its own path in ``scope["route"]`` (``/experiments/{id}``):
+    the full one is in FastAPI's effective route context, when there is one."""
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    full = getattr(context, "path_format", None)
+    if full:
+        return str(full)
+    return getattr(scope.get("route"), "path", None) or "unmatched"
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware: times each HTTP request and labels it by its route template."""
 
@@ -130,8 +144,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope.get("method", "GET")
             counter = self._counters.get((method, template, status_code))
             if counter is None:

@@ -369,7 +369,10 @@ def record_counts(session: Session, workspace: Workspace) -> dict[str, Any]:
         "users": count(User, User.workspace_id == workspace.id),
         "assignments": count(Exposure, Exposure.workspace_id == workspace.id),
         "events": count(Event, Event.workspace_id == workspace.id),
-        "api_tokens": count(ApiToken, ApiToken.workspace_id == workspace.id),
+        # Tokens that can act here: bound to this workspace, or bound to none.
+        "api_tokens": count(
+            ApiToken, (ApiToken.workspace_id == workspace.id) | ApiToken.workspace_id.is_(None)
+        ),
     }
 
 

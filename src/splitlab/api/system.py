@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from splitlab import __version__
 from splitlab.api.deps import get_database, get_principal, get_settings
 from splitlab.auth.tokens import Scope
-from splitlab.errors import PermissionDenied
+from splitlab.errors import PermissionDenied, Unauthenticated
 from splitlab.observability import AppMetrics
 from splitlab.runtime.gates import Gates
 
@@ -65,12 +66,21 @@ async def health(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
+    """Request, latency and request-path metrics; experiments by status (a figure across every
+    workspace) only for an unbound token that may read."""
+    principal = None
     if not get_settings(request).metrics_public:
         principal = await get_principal(request)
         if not principal.can(Scope.READONLY):  # an sdk key is public: it reads no metrics
             raise PermissionDenied("This action needs a token with 'readonly' scope")
+    elif request.headers.get("Authorization"):
+        with contextlib.suppress(Unauthenticated):
+            principal = await get_principal(request)
     app_metrics: AppMetrics = request.app.state.metrics
+    registries = [app_metrics.registry]
+    if principal is not None and principal.workspace_id is None and principal.can(Scope.READONLY):
+        registries.append(app_metrics.business)
     gates: Gates = request.app.state.gates
     async with gates.read.slot():
-        body = await run_in_threadpool(generate_latest, app_metrics.registry)
+        body = b"".join([await run_in_threadpool(generate_latest, r) for r in registries])
     return Response(body, media_type=CONTENT_TYPE_LATEST)
