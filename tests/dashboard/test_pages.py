@@ -439,3 +439,47 @@ def test_an_expired_session_returns_to_the_filtered_list(app_client: TestClient)
     posted = app_client.post("/experiments/x/lifecycle", data={"action": "start"})
     assert posted.url.path == "/login"
     assert 'name="next" value="/"' in posted.text
+
+
+def test_an_edit_keeps_what_the_form_does_not_show(app_client: TestClient) -> None:
+    """Saving a description used to erase targeting.namespace (mutually exclusive experiments
+    started to overlap) and every variant's config."""
+    sign_in(app_client, ADMIN_SECRET)
+    body = experiment_body(
+        variants=[
+            {"key": "a", "name": "A", "allocation": 50, "is_control": True, "config": {"c": 1}},
+            {"key": "b", "name": "B", "allocation": 50, "config": {"c": 2}},
+        ],
+        targeting={"namespace": ["checkout", 0, 0.5], "percentage": 80},
+    )
+    assert app_client.post("/api/experiments/", json=body, headers=API).status_code == 201
+    edit = app_client.get("/experiments/checkout-test/edit").text
+    response = app_client.post(
+        "/experiments/checkout-test/edit",
+        data=base_form(
+            csrf_of(edit), name="Checkout test", description="now described", percentage="80"
+        ),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    saved = app_client.get("/api/v1/experiments/checkout-test", headers=API).json()
+    assert saved["description"] == "now described"
+    assert saved["targeting"]["namespace"] == ["checkout", 0, 0.5]
+    assert {v["key"]: v["config"] for v in saved["variants"]} == {"a": {"c": 1}, "b": {"c": 2}}
+
+
+def test_a_completed_experiment_cannot_be_edited(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    edit = app_client.get("/experiments/checkout-test/edit").text
+    app_client.post("/api/experiments/checkout-test/start", headers=API)
+    app_client.post("/api/experiments/checkout-test/conclude", json={}, headers=API)
+    assert app_client.get("/experiments/checkout-test/edit").status_code == 409
+    response = app_client.post(
+        "/experiments/checkout-test/edit",
+        data=base_form(csrf_of(edit), name="Checkout test", confidence_level="0.8"),
+        follow_redirects=False,
+    )
+    assert response.status_code == 409
+    saved = app_client.get("/api/experiments/checkout-test", headers=API).json()
+    assert saved["config"]["confidence_level"] == 0.95

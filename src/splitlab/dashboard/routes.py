@@ -27,7 +27,14 @@ from splitlab.auth.tokens import Scope
 from splitlab.dashboard import charts, sessions
 from splitlab.dashboard.forms import ExperimentForm
 from splitlab.dashboard.sessions import COOKIE, Viewer
-from splitlab.errors import AppError, BadRequest, NotFound, PermissionDenied, Unauthenticated
+from splitlab.errors import (
+    AppError,
+    BadRequest,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from splitlab.experiments import service as experiments
 from splitlab.experiments.model import ExperimentStatus
 from splitlab.experiments.schemas import ExperimentChanges
@@ -395,12 +402,23 @@ def _num(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
+#: The targeting fields the experiment form edits; any other is kept through an edit.
+FORM_TARGETING = frozenset({"percentage", "roles", "condition"})
+
+
+def _editable(status: str) -> None:
+    """A completed or cancelled experiment is a record of a decision: no form changes it."""
+    if ExperimentStatus(status).is_final:
+        raise InvalidState(f"A {status} experiment cannot be edited", code="invalid_state")
+
+
 @router.get("/experiments/{key}/edit", response_class=HTMLResponse)
 def edit_experiment(
     request: Request, session: SessionDep, viewer: ViewerDep, key: str
 ) -> HTMLResponse:
     _require(viewer, Scope.EXPERIMENT)
     experiment = experiments.get_experiment(session, viewer.workspace, key)
+    _editable(experiment.status)
     targeting = experiment.targeting or {}
     form = ExperimentForm(
         key=experiment.key,
@@ -434,13 +452,21 @@ def update_experiment(
     _require(viewer, Scope.EXPERIMENT)
     form = ExperimentForm.from_form(submitted)
     experiment = experiments.get_experiment(session, viewer.workspace, key)
+    _editable(experiment.status)
     spec = form.to_spec()
     if spec is not None:
+        # What the form does not show is kept as it is: a namespace (or any other targeting
+        # the form has no field for) and each variant's config.
+        kept = {
+            name: value
+            for name, value in (experiment.targeting or {}).items()
+            if name not in FORM_TARGETING
+        }
         changes: dict[str, Any] = {
             "name": spec.name,
             "description": spec.description,
             "hypothesis": spec.hypothesis,
-            "targeting": spec.targeting,
+            "targeting": {**kept, **spec.targeting},
             "sticky_bucketing": spec.settings.sticky_bucketing,
             "override_enabled": spec.settings.override_enabled,
             "min_sample_size": spec.settings.min_sample_size,
@@ -450,7 +476,11 @@ def update_experiment(
             "cuped": spec.settings.cuped,
         }
         if experiment.status == ExperimentStatus.DRAFT.value:
-            changes["variants"] = spec.variants
+            configs = {v.key: v.config or {} for v in experiment.variants}
+            changes["variants"] = [
+                v if v.config else v.model_copy(update={"config": configs.get(v.key, {})})
+                for v in spec.variants or []
+            ]
             if spec.key:
                 changes["key"] = spec.key
         try:
