@@ -95,12 +95,13 @@ class SplitlabApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's document, with the item schemas of the batch bodies that routes read
-        themselves (declared through ``openapi_extra``, ``$defs`` inline) moved into
-        ``components``, where their ``$ref`` points."""
+        """FastAPI's document, with the one error body (``Error``) and the item schemas of the
+        batch bodies that routes read themselves (declared through ``openapi_extra``, ``$defs``
+        inline) in ``components``, where their ``$ref`` points."""
         if self.openapi_schema is None:
             document = super().openapi()
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Error"] = handlers.ERROR_SCHEMA
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     content = operation.get("requestBody", {}).get("content", {})

@@ -78,3 +78,23 @@ def test_building_the_app_touches_no_database(tmp_path: Path) -> None:
     app = create_app(Settings(database_url=f"sqlite:///{database}"))
     assert app.title == "Splitlab"
     assert not database.exists() or database.stat().st_size == 0
+
+
+def test_openapi_names_one_error_schema_and_no_two_models_alike(app_client: TestClient) -> None:
+    """A generated client gets one Error class, not one per route and status, and the events
+    batch answer keeps its own model (two classes were both called BatchRead)."""
+    spec = app_client.get("/api/v1/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Error"]["required"]) == {"error", "code"}
+    inline = [
+        f"{method.upper()} {path} {code}"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for code, answer in operation["responses"].items()
+        if code >= "400"
+        and answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+        != "#/components/schemas/Error"
+    ]
+    assert inline == []
+    assert {"EventBatchRead", "AssignmentBatchRead", "ExposureBatchRead"} <= set(schemas)
+    assert "BatchRead" not in schemas

@@ -96,7 +96,7 @@ class BatchBody(BaseModel):
     users: list[BatchUser] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class BatchRead(BaseModel):
+class AssignmentBatchRead(BaseModel):
     experiment_key: str
     assignments: list[AssignmentRead]
 
@@ -169,13 +169,15 @@ async def get_assignment(
     return AssignmentRead.of(assignment)
 
 
-@router.post("/{key}/assignments/batch", response_model=BatchRead, responses=ERRORS)
+@router.post("/{key}/assignments/batch", response_model=AssignmentBatchRead, responses=ERRORS)
 async def assign_batch(
     request: Request, key: str, body: BatchBody, _: Writer, workspace: WorkspaceDep
-) -> BatchRead:
+) -> AssignmentBatchRead:
     """Assign up to 10,000 users to one experiment in one request."""
     requests = [AssignmentRequest(u.user_id, u.user_attributes) for u in body.users]
     check_batch(requests)
     results = await assign_on_hot_path(request.app.state, workspace, key, requests)
     key_out = results[0].experiment_key if results else key
-    return BatchRead(experiment_key=key_out, assignments=[AssignmentRead.of(a) for a in results])
+    return AssignmentBatchRead(
+        experiment_key=key_out, assignments=[AssignmentRead.of(a) for a in results]
+    )

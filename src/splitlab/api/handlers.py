@@ -157,9 +157,14 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+#: The one error body, by reference: a generated client gets one ``Error`` class, not one per
+#: route and status (the app's ``openapi()`` puts ``ERROR_SCHEMA`` in ``components``).
+ERROR_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+
+
 def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` documenting each error status with the one error body."""
     return {
-        code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        code: {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
         for code, text in descriptions.items()
     }

@@ -30,6 +30,7 @@ ERRORS = error_responses(
         401: "Unknown, revoked or expired client key",
         403: "Not an sdk client key",
         404: "The key's workspace is gone",
+        422: "Request validation failed",
     }
 )
 

@@ -52,7 +52,7 @@ class Rejected(BaseModel):
     details: list[dict[str, Any]]
 
 
-class BatchRead(BaseModel):
+class EventBatchRead(BaseModel):
     received: int
     accepted: int = Field(description="Newly stored events")
     duplicates: int = Field(description="Events whose event_id was already stored (or repeated)")
@@ -100,7 +100,7 @@ def record_event(
 
 @router.post(
     "/batch",
-    response_model=BatchRead,
+    response_model=EventBatchRead,
     responses={**ERRORS, 413: ERRORS[422] | {"description": "More than 10,000 events or 5 MB"}},
     openapi_extra={
         "requestBody": {
@@ -120,13 +120,13 @@ def record_batch(
     _: SdkWriter,
     workspace: WorkspaceDep,
     body: Annotated[bytes, Depends(batch_body)],
-) -> BatchRead:
+) -> EventBatchRead:
     """Store every valid event of the batch; list each rejected one by index with its reason.
 
     A 2xx means the accepted events are committed.
     """
     result = service.record_batch_body(session, workspace, body)
-    return BatchRead(
+    return EventBatchRead(
         received=result.received,
         accepted=result.accepted,
         duplicates=result.duplicates,
