@@ -61,3 +61,22 @@ def test_experiment_counts_are_shown_to_unbound_readers_only(app_client: TestCli
         text = scrape(headers)
         assert "splitlab_experiments{" not in text
         assert "splitlab_http_requests_total" in text
+
+
+def test_metrics_answer_without_the_database(client: TestClient) -> None:
+    """The experiment counts read the database; when it fails, the in-memory metrics (what an
+    operator needs most then) are served all the same, never a 500."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+    class Broken(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            raise ConnectionError("database unreachable")
+
+    broken = CollectorRegistry()
+    broken.register(Broken())
+    client.app.state.metrics.business = broken  # type: ignore[attr-defined]
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "splitlab_http_requests_total" in response.text
+    assert "splitlab_experiments{" not in response.text

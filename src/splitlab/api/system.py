@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -17,9 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from splitlab import __version__
 from splitlab.api.deps import get_database, get_principal, get_settings
 from splitlab.auth.tokens import Scope
-from splitlab.errors import PermissionDenied, Unauthenticated
+from splitlab.errors import AppError, PermissionDenied
 from splitlab.observability import AppMetrics
 from splitlab.runtime.gates import Gates
+
+log = logging.getLogger("splitlab.api")
 
 router = APIRouter(tags=["system"])
 
@@ -74,13 +77,19 @@ async def metrics(request: Request) -> Response:
         if not principal.can(Scope.READONLY):  # an sdk key is public: it reads no metrics
             raise PermissionDenied("This action needs a token with 'readonly' scope")
     elif request.headers.get("Authorization"):
-        with contextlib.suppress(Unauthenticated):
+        # Public: a token only adds figures; a bad one, or a database down, adds none.
+        with contextlib.suppress(AppError):
             principal = await get_principal(request)
     app_metrics: AppMetrics = request.app.state.metrics
-    registries = [app_metrics.registry]
-    if principal is not None and principal.workspace_id is None and principal.can(Scope.READONLY):
-        registries.append(app_metrics.business)
+    business = (
+        principal is not None and principal.workspace_id is None and principal.can(Scope.READONLY)
+    )
     gates: Gates = request.app.state.gates
-    async with gates.read.slot():
-        body = b"".join([await run_in_threadpool(generate_latest, r) for r in registries])
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    parts = [generate_latest(app_metrics.registry)]  # in memory: served even without a database
+    if business:
+        try:
+            async with gates.read.slot():
+                parts.append(await run_in_threadpool(generate_latest, app_metrics.business))
+        except Exception as exc:  # the database is down or saturated: the rest still answers
+            log.warning("experiment metrics unavailable: %s", exc)
+    return Response(b"".join(parts), media_type=CONTENT_TYPE_LATEST)
