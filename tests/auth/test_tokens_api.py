@@ -232,3 +232,20 @@ def test_stored_hash_is_the_sha256_of_the_secret(client: TestClient, db: Databas
         assert token is not None
         assert token.token_hash == hash_secret(created["token"])
         assert len(token.token_hash) == 64
+
+
+def test_the_last_admin_token_cannot_delete_or_turn_off_itself(client: TestClient) -> None:
+    """Deleting the token making the call, when it was the last admin, locked everyone out."""
+    listed = client.get("/api/v1/api-tokens/").json()
+    (own,) = [t for t in listed if t["scope"] == "admin"]
+    deleted = client.delete(f"/api/v1/api-tokens/{own['id']}")
+    assert deleted.status_code == 409
+    assert deleted.json()["code"] == "last_admin_token"
+    turned_off = client.put(f"/api/v1/api-tokens/{own['id']}", json={"is_active": False})
+    assert turned_off.status_code == 409
+    assert client.get("/api/v1/api-tokens/").status_code == 200  # still in
+    # With another admin token, it may go: that one is the way back in.
+    other = client.post("/api/v1/api-tokens/", json={"name": "second", "scope": "admin"}).json()
+    assert client.delete(f"/api/v1/api-tokens/{own['id']}").status_code == 204
+    again = client.get("/api/v1/api-tokens/", headers={"Authorization": f"Bearer {other['token']}"})
+    assert again.status_code == 200

@@ -15,7 +15,13 @@ from splitlab.auth.tokens import (
     hash_secret,
     hashes_match,
 )
-from splitlab.errors import NotFound, PermissionDenied, Unauthenticated, ValidationFailed
+from splitlab.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
 from splitlab.storage.base import as_id, utcnow
 from splitlab.storage.models import ApiToken, Workspace
 
@@ -211,6 +217,8 @@ def update_token(
     if "description" in fields:
         token.description = description
     if "is_active" in fields and is_active is not None:
+        if not is_active:
+            _not_the_last_way_in(session, principal, token)
         token.is_active = is_active
     token.updated_at = utcnow()
     session.flush()
@@ -219,8 +227,36 @@ def update_token(
 
 def delete_token(session: Session, principal: Principal | None, token_id: int) -> None:
     token = get_token(session, principal, token_id)
+    _not_the_last_way_in(session, principal, token)
     session.delete(token)
     session.flush()
+
+
+def _not_the_last_way_in(session: Session, principal: Principal | None, token: ApiToken) -> None:
+    """A caller may not delete or turn off its own token when it is the last active unbound
+    admin token: every later request would be a 401, and only a shell command on the server
+    could let anyone back in. Another admin token, or the CLI, can."""
+    if principal is None or principal.token_id != token.id:
+        return
+    if token.scope != Scope.ADMIN.value or token.workspace_id is not None:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(ApiToken)
+        .where(
+            ApiToken.id != token.id,
+            ApiToken.scope == Scope.ADMIN.value,
+            ApiToken.workspace_id.is_(None),
+            ApiToken.is_active.is_(True),
+            ApiToken.expires_at.is_(None) | (ApiToken.expires_at > utcnow()),
+        )
+    )
+    if not others:
+        raise Conflict(
+            "This is the last active admin token and the one making this call: create another "
+            "admin token first (or revoke it on the server with `splitlab token revoke`)",
+            code="last_admin_token",
+        )
 
 
 def revoke_token(session: Session, ref: str) -> ApiToken:
