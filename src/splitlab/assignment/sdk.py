@@ -28,9 +28,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig
-
-#: The suffix of the feature valued by variant configs.
-CONFIG_SUFFIX = ":config"
+from splitlab.assignment.features import CONFIG_SUFFIX
 
 
 def experiment_rule(

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from splitlab.assignment.conditions import Predicate, compile_condition
 from splitlab.assignment.decision import Reason, decide_rule
+from splitlab.assignment.features import CONFIG_SUFFIX
 from splitlab.assignment.hashing import BucketPlan
-from splitlab.assignment.sdk import CONFIG_SUFFIX
 from splitlab.client import _calls
 from splitlab.client.errors import SplitlabError
 
