@@ -361,3 +361,31 @@ def test_a_sequential_experiment_reports_the_power_of_its_own_test(client: TestC
     expected = sequential_power(*args, treatment["variance"])
     assert comparison["power"] == pytest.approx(float(expected), rel=1e-9)
     assert comparison["power"] < float(power(*args, treatment["variance"]))
+
+
+def test_a_concluded_experiment_is_never_told_to_keep_running(client: TestClient) -> None:
+    """Results of a decided experiment say what was decided and what the data showed."""
+    assert client.post("/api/experiments/", json=experiment_body()).status_code == 201
+    assert client.post("/api/experiments/checkout-test/start").status_code == 200
+    for i in range(6):
+        client.post("/api/experiments/checkout-test/assignments", json={"user_id": f"u{i}"})
+    before = client.get("/api/experiments/checkout-test/results").json()["recommendation"]
+    assert before.startswith(("Keep running", "Track a metric"))
+    concluded = client.post(
+        "/api/experiments/checkout-test/conclude", json={"winning_variant": "treatment"}
+    )
+    assert concluded.status_code == 200
+    after = client.get("/api/experiments/checkout-test/results").json()["recommendation"]
+    assert after.startswith("Completed with treatment as the winner. What the data showed: ")
+    assert "Keep running" not in after
+
+    assert (
+        client.post("/api/experiments/", json=experiment_body(key="empty", name="E")).status_code
+        == 201
+    )
+    client.post("/api/experiments/empty/start")
+    client.post("/api/experiments/empty/conclude", json={})
+    empty = client.get("/api/experiments/empty/results").json()["recommendation"]
+    assert (
+        empty == "Completed without a winner. What the data showed: No users have been exposed yet."
+    )

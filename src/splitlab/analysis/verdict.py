@@ -7,7 +7,9 @@ split passes the sample-ratio-mismatch check.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 from splitlab.analysis.schemas import ComparisonResult, MetricResult, SampleSizeEstimate, SrmResult
@@ -72,6 +74,49 @@ def _more_days(days: int | None) -> str:
 
 
 def decide_verdict(
+    *,
+    experiment: Experiment,
+    users: dict[str, int],
+    metrics: list[MetricResult],
+    primary: MetricResult | None,
+    srm: SrmResult,
+    estimate: SampleSizeEstimate | None,
+    overridden: int = 0,
+    min_sample_days: int | None = None,
+) -> Verdict:
+    """The winner (if any) and one sentence saying what to do and why (``_decide``); for a
+    completed or cancelled experiment, what was decided and what the data showed, never an
+    instruction to keep running or to send traffic to an experiment that takes none."""
+    verdict = _decide(
+        experiment=experiment,
+        users=users,
+        metrics=metrics,
+        primary=primary,
+        srm=srm,
+        estimate=estimate,
+        overridden=overridden,
+        min_sample_days=min_sample_days,
+    )
+    if experiment.status not in ("completed", "cancelled"):
+        return verdict
+    if experiment.status == "completed":
+        decided = (
+            f"Completed with {experiment.winning_variant} as the winner"
+            if experiment.winning_variant
+            else "Completed without a winner"
+        )
+    else:
+        decided = "Cancelled"
+    showed = verdict.recommendation
+    for instruction in ("Keep running: ", "Ship ", "Stop "):
+        if showed.startswith(instruction):
+            showed = showed.removeprefix(instruction)
+            break
+    showed = re.sub(r"[:;,]? ?(start it and )?send traffic\.?$", ".", showed)
+    return dataclasses.replace(verdict, recommendation=f"{decided}. What the data showed: {showed}")
+
+
+def _decide(
     *,
     experiment: Experiment,
     users: dict[str, int],
