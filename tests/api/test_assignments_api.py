@@ -416,3 +416,18 @@ def test_a_batch_on_a_paused_experiment_assigns_nobody(client: TestClient, db: D
         (False, "not_running", "control")
     }
     assert exposures(db) == 0
+
+
+def test_a_v1_assignment_that_records_nothing_is_200_not_201(
+    client: TestClient, db: Database
+) -> None:
+    running(client, targeting={"roles": ["admin"]})
+    body = {"experiment_id": "checkout-test", "user_id": "outsider", "attributes": {"role": "x"}}
+    left_out = client.post("/api/v1/assignments/", json=body)
+    assert (left_out.status_code, left_out.json()["in_experiment"]) == (200, False)
+    assert exposures(db) == 0
+    inside = client.post(
+        "/api/v1/assignments/", json={**body, "user_id": "insider", "attributes": {"role": "admin"}}
+    )
+    assert (inside.status_code, inside.json()["in_experiment"]) == (201, True)
+    assert exposures(db) == 1

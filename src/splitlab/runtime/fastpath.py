@@ -169,7 +169,7 @@ async def _v1_create(call: Call) -> tuple[int, Any]:
     (a,) = await seed000.assign_on_hot_path(
         call.state, workspace, str(body.experiment_id), [request]
     )
-    return 201, _assignment_v1(a)
+    return (201 if a.in_experiment else 200), _assignment_v1(a)
 
 
 async def _v1_batch(call: Call) -> tuple[int, Any]:

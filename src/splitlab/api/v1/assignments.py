@@ -106,18 +106,34 @@ async def get_user_assignment(
     "/assignments/",
     status_code=status.HTTP_201_CREATED,
     response_model=AssignmentReadV1,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "Not in the experiment: what the user is served; nothing recorded",
+            "model": AssignmentReadV1,
+        },
+    },
 )
 async def create_assignment(
-    request: Request, body: AssignmentCreate, _: Writer, workspace: WorkspaceDep
+    request: Request,
+    response: Response,
+    body: AssignmentCreate,
+    _: Writer,
+    workspace: WorkspaceDep,
 ) -> AssignmentReadV1:
-    """Assign a user with request context (stored with the exposure and usable in targeting)."""
+    """Assign a user with request context (stored with the exposure and usable in targeting).
+
+    201 when the user is in the experiment (their exposure is recorded, now or before); 200
+    when they are not (not targeted, outside the coverage, the experiment not running): the
+    answer then names what they are served, and nothing was recorded."""
     assignment_request = AssignmentRequest(
         body.user_id, body.attributes, body.force_variant, body.context
     )
     (assignment,) = await assign_on_hot_path(
         request.app.state, workspace, str(body.experiment_id), [assignment_request]
     )
+    if not assignment.in_experiment:
+        response.status_code = status.HTTP_200_OK
     return _v1(assignment)
 
 
