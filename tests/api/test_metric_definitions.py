@@ -125,6 +125,7 @@ def test_variant_values_count_an_event_without_a_value_as_zero(client: TestClien
         "mean": 5.0,
         "min": 0.0,
         "max": 10.0,
+        "mean_per_user": 10.0,  # one exposed user
     }
 
 
@@ -153,3 +154,30 @@ def test_a_metric_being_defined_does_not_hold_up_new_exposures(
         waited = not exposed.wait(5)
     thread.join(timeout=30)
     assert not waited, "a new exposure waited for the metric definition to commit"
+
+
+def test_variant_metrics_name_both_means_and_one_equals_the_results(client: TestClient) -> None:
+    """Seed 000's per-variant summary averaged tracked values (0.9) where the results average
+    over every exposed user (0.3): both are there now, under names that say which."""
+    assert client.post("/api/experiments/", json=experiment_body()).status_code == 201
+    assert client.post("/api/experiments/checkout-test/start").status_code == 200
+    shown: dict[str, list[str]] = {}
+    for i in range(40):
+        answer = client.post(
+            "/api/experiments/checkout-test/assignments", json={"user_id": f"m{i}"}
+        ).json()
+        shown.setdefault(answer["variant_key"], []).append(f"m{i}")
+    variant, users = max(shown.items(), key=lambda kv: len(kv[1]))
+    for user in users[:3]:
+        tracked = client.post(
+            "/api/experiments/checkout-test/metrics",
+            json={"user_id": user, "variant_key": variant, "metric_name": "score", "value": 0.9},
+        )
+        assert tracked.status_code == 201, tracked.text
+    summary = client.get(f"/api/experiments/checkout-test/metrics/{variant}").json()
+    score = summary["metrics"]["score"]
+    assert score["mean"] == pytest.approx(0.9)
+    assert score["mean_per_user"] == pytest.approx(2.7 / len(users))
+    results = client.get("/api/experiments/checkout-test/results").json()
+    (row,) = [v for v in results["variant_metrics"] if v["variant_key"] == variant]
+    assert row["metrics"]["score"]["mean"] == pytest.approx(score["mean_per_user"])

@@ -44,11 +44,21 @@ class TrackRead(BaseModel):
 
 
 class ValueSummaryRead(BaseModel):
-    count: int
+    """Seed 000's summary of a metric's tracked values, and the per-user mean the results use.
+
+    ``mean`` averages the values that were tracked (users without one do not count);
+    ``mean_per_user`` averages over every exposed user of the variant, 0 for those without a
+    value: the number the results compare (``GET /api/experiments/{key}/results``)."""
+
+    count: int = Field(description="Tracked values")
     sum: float
-    mean: float | None
+    mean: float | None = Field(description="Over the tracked values only")
     min: float | None
     max: float | None
+    mean_per_user: float | None = Field(
+        description="Over every exposed user of the variant (0 without a value): what the "
+        "results compare"
+    )
 
 
 class VariantMetricsRead(BaseModel):
@@ -102,7 +112,14 @@ def variant_metrics(
         variant_key=variant_key,
         user_count=users,
         metrics={
-            name: ValueSummaryRead(count=s.count, sum=s.sum, mean=s.mean, min=s.min, max=s.max)
+            name: ValueSummaryRead(
+                count=s.count,
+                sum=s.sum,
+                mean=s.mean,
+                min=s.min,
+                max=s.max,
+                mean_per_user=s.sum / users if users else None,
+            )
             for name, s in summary.items()
         },
     )
