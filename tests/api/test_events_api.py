@@ -204,6 +204,7 @@ def test_track_metric_for_the_users_own_variant(client: TestClient) -> None:
         "mean": 0.92,
         "min": 0.92,
         "max": 0.92,
+        "mean_per_user": 0.92,  # the one exposed user
     }
     assert client.get("/api/experiments/stats").json()["total_metrics_tracked"] == 1
 
@@ -348,7 +349,16 @@ def test_tracking_a_defined_metric_records_the_event_type_it_reads(
     with db.session_scope() as session:
         assert session.scalars(select(Event.event_type)).all() == ["purchase"]
     values = client.get(f"/api/experiments/checkout-test/metrics/{variant}").json()["metrics"]
-    assert values == {"revenue": {"count": 1, "sum": 12.5, "mean": 12.5, "min": 12.5, "max": 12.5}}
+    assert values == {
+        "revenue": {
+            "count": 1,
+            "sum": 12.5,
+            "mean": 12.5,
+            "min": 12.5,
+            "max": 12.5,
+            "mean_per_user": 12.5,
+        }
+    }
     refused = client.post(url, json={**track, "metric_type": "conversion"})
     assert (refused.status_code, refused.json()["code"]) == (409, "metric_kind_mismatch")
     assert stored(db) == 1

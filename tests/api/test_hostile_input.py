@@ -188,3 +188,13 @@ def test_bodies_that_are_not_json_are_415(
     response = client.post(path, content=raw.encode(), headers={"Content-Type": media})
     assert_refused(response, 415, "unsupported_media_type", "application/json")
     assert count(db, Experiment) == 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events/batch", "/api/v1/exposures/batch"])
+def test_a_batch_too_deep_to_parse_says_so(client: TestClient, path: str) -> None:
+    item = (
+        '{"user_id": "u", "event_type": "x", "properties": {"p": ' + "[" * 5000 + "]" * 5000 + "}}"
+    )
+    raw = '{"events": [' + item + "], " + '"exposures": [' + item + "]}"
+    response = send(client, "POST", path, raw)
+    assert_refused(response, 400, "invalid_json", "nested too deeply")

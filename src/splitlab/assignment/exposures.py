@@ -142,7 +142,9 @@ def exposure_list(body: bytes) -> list[Any]:
     """The ``exposures`` list of a batch body; 400 if it is not one, 413 if it is too long."""
     try:
         data = json.loads(body)
-    except (ValueError, RecursionError):
+    except RecursionError:  # valid JSON, but nested deeper than any batch can be parsed
+        raise BadRequest("Request body is nested too deeply", code="invalid_json") from None
+    except ValueError:
         raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
     exposures = data.get("exposures") if isinstance(data, dict) else None
     if not isinstance(exposures, list):

@@ -132,7 +132,9 @@ def _event_list(body: bytes) -> list[Any]:
     """The ``events`` list of a batch body, as JSON; 400 if it is not one."""
     try:
         data = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than it can be parsed
+    except RecursionError:  # valid JSON, but nested deeper than any batch can be parsed
+        raise BadRequest("Request body is nested too deeply", code="invalid_json") from None
+    except ValueError:
         raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list):
