@@ -80,3 +80,17 @@ def test_metrics_answer_without_the_database(client: TestClient) -> None:
     assert response.status_code == 200
     assert "splitlab_http_requests_total" in response.text
     assert "splitlab_experiments{" not in response.text
+
+
+def test_public_metrics_answer_when_a_token_cannot_be_looked_up(client: TestClient) -> None:
+    """With the database down, a token not in the cache fails to resolve: the public scrape
+    still answers (it was a 503 for any scrape that carried a token)."""
+    from sqlalchemy.exc import OperationalError
+
+    async def unreachable(_: object) -> object:
+        raise OperationalError("SELECT 1", None, ConnectionError("database unreachable"))
+
+    client.app.state.plane.principal = unreachable  # type: ignore[attr-defined]
+    response = client.get("/metrics", headers={"Authorization": "Bearer slk_" + "y" * 43})
+    assert response.status_code == 200
+    assert "splitlab_http_requests_total" in response.text

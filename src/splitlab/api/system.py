@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -77,9 +76,13 @@ async def metrics(request: Request) -> Response:
         if not principal.can(Scope.READONLY):  # an sdk key is public: it reads no metrics
             raise PermissionDenied("This action needs a token with 'readonly' scope")
     elif request.headers.get("Authorization"):
-        # Public: a token only adds figures; a bad one, or a database down, adds none.
-        with contextlib.suppress(AppError):
+        # Public: a token only adds figures; a bad one, or a database down (a token not in
+        # the cache is then looked up, and fails), adds none.
+        try:
             principal = await get_principal(request)
+        except Exception as exc:
+            if not isinstance(exc, AppError):
+                log.warning("metrics: could not resolve the token: %s", exc)
     app_metrics: AppMetrics = request.app.state.metrics
     business = (
         principal is not None and principal.workspace_id is None and principal.can(Scope.READONLY)
