@@ -389,3 +389,14 @@ def test_a_concluded_experiment_is_never_told_to_keep_running(client: TestClient
     assert (
         empty == "Completed without a winner. What the data showed: No users have been exposed yet."
     )
+
+
+def test_a_win_at_low_power_says_what_the_power_means(client: TestClient) -> None:
+    """statistical_power 0.06 sat next to 'Ship' unexplained: a significant result at low power
+    overstates the lift, and the verdict now says so."""
+    run_traffic(client, 120, {"control": 0.10, "treatment": 0.60}, config={"min_sample_size": 20})
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+    assert body["recommendation"].startswith("Ship treatment")
+    assert body["statistical_power"] < 0.5
+    assert "likely smaller than measured" in body["recommendation"]
+    assert f"only {body['statistical_power'] * 100:.0f}%" in body["recommendation"]

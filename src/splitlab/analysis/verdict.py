@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from splitlab.analysis.schemas import ComparisonResult, MetricResult, SampleSizeEstimate, SrmResult
 from splitlab.storage.models import Experiment
 
+#: Below this power to detect the minimum detectable effect, a significant result says so.
+LOW_POWER = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -209,13 +212,22 @@ def _decide(
                 f"{experiment.min_sample_size:,} users before a winner is named "
                 f"({needed}){_more_days(min_sample_days)}.",
             )
+        caution = ""
+        if power is not None and power < LOW_POWER:
+            # Significant at low power: a real effect, but measured lifts that clear the bar
+            # from a small sample overstate it (the winner's curse).
+            mde = f"{experiment.minimum_detectable_effect * 100:g}%"
+            caution = (
+                f" The power to detect a {mde} lift is only {power * 100:.0f}%, so the true lift "
+                "is likely smaller than measured."
+            )
         return Verdict(
             best.variant_key,
             True,
             best.p_value_adjusted,
             power,
             f"Ship {best.variant_key}: it improves {primary.name} by {_lift(best)} "
-            f"({confidence} interval {_interval(best)}) with no guardrail harmed.",
+            f"({confidence} interval {_interval(best)}) with no guardrail harmed.{caution}",
         )
     if short:
         needed = ", ".join(f"{k} has {n:,}" for k, n in short.items())
