@@ -21,7 +21,6 @@ index and reasons. One transaction per batch: a 2xx means every accepted exposur
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,9 +43,9 @@ from splitlab.assignment import repository
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig
 from splitlab.assignment.decision import decide_rule
 from splitlab.assignment.service import Assigner
-from splitlab.errors import BadRequest, PayloadTooLarge
+from splitlab.errors import PayloadTooLarge
 from splitlab.events.schemas import Text, Timestamp, check_properties
-from splitlab.events.service import Rejection, rejection
+from splitlab.events.service import Rejection, batch_items, rejection
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Experiment, Workspace
 
@@ -140,15 +139,7 @@ def parse_batch(body: bytes, now: datetime) -> list[Any] | list[ExposureIn]:
 
 def exposure_list(body: bytes) -> list[Any]:
     """The ``exposures`` list of a batch body; 400 if it is not one, 413 if it is too long."""
-    try:
-        data = json.loads(body)
-    except RecursionError:  # valid JSON, but nested deeper than any batch can be parsed
-        raise BadRequest("Request body is nested too deeply", code="invalid_json") from None
-    except ValueError:
-        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
-    exposures = data.get("exposures") if isinstance(data, dict) else None
-    if not isinstance(exposures, list):
-        raise BadRequest('Body must be {"exposures": [...]}', code="invalid_batch")
+    exposures = batch_items(body, "exposures")
     if len(exposures) > MAX_BATCH_EXPOSURES:
         raise PayloadTooLarge(f"At most {MAX_BATCH_EXPOSURES} exposures per batch")
     return exposures

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -88,6 +88,9 @@ class ExperimentForm:
             sequential_testing=form.get("sequential_testing") == "on",
             cuped=form.get("cuped") == "on",
         )
+
+    #: The targeting fields this form edits; an edit keeps any other as it was.
+    TARGETING_FIELDS: ClassVar[frozenset[str]] = frozenset({"percentage", "roles", "condition"})
 
     def targeting(self) -> dict[str, Any]:
         targeting: dict[str, Any] = {}

@@ -402,10 +402,6 @@ def _num(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-#: The targeting fields the experiment form edits; any other is kept through an edit.
-FORM_TARGETING = frozenset({"percentage", "roles", "condition"})
-
-
 def _editable(status: str) -> None:
     """A completed or cancelled experiment is a record of a decision: no form changes it."""
     if ExperimentStatus(status).is_final:
@@ -460,7 +456,7 @@ def update_experiment(
         kept = {
             name: value
             for name, value in (experiment.targeting or {}).items()
-            if name not in FORM_TARGETING
+            if name not in ExperimentForm.TARGETING_FIELDS
         }
         changes: dict[str, Any] = {
             "name": spec.name,

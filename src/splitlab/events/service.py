@@ -128,18 +128,19 @@ def _validate(
     return valid, rejected
 
 
-def _event_list(body: bytes) -> list[Any]:
-    """The ``events`` list of a batch body, as JSON; 400 if it is not one."""
+def batch_items(body: bytes, field: str) -> list[Any]:
+    """The ``field`` list of a batch body (``{"events": [...]}``), as JSON; 400 if it is not
+    one. Shared by the event and exposure batches."""
     try:
         data = json.loads(body)
     except RecursionError:  # valid JSON, but nested deeper than any batch can be parsed
         raise BadRequest("Request body is nested too deeply", code="invalid_json") from None
     except ValueError:
         raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
-    events = data.get("events") if isinstance(data, dict) else None
-    if not isinstance(events, list):
-        raise BadRequest('Body must be {"events": [...]}', code="invalid_batch")
-    return events
+    items = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise BadRequest(f'Body must be {{"{field}": [...]}}', code="invalid_batch")
+    return items
 
 
 def record_batch_body(session: Session, workspace: Workspace, body: bytes) -> BatchResult:
@@ -148,7 +149,7 @@ def record_batch_body(session: Session, workspace: Workspace, body: bytes) -> Ba
     now = utcnow()
     checked = fast_batch(body, now, max_events=MAX_BATCH_EVENTS)
     if checked is None:
-        return record_batch(session, workspace, _event_list(body), now=now)
+        return record_batch(session, workspace, batch_items(body, "events"), now=now)
     return _store_batch(session, workspace, now, len(checked), list(enumerate(checked)), [])
 
 

@@ -67,7 +67,7 @@ class Call:
         return self.scope["app"].state
 
     def parse(self, model: type[BaseModel]) -> Any:
-        if self.body and not _is_json(self.scope):
+        if self.body and not is_json(self.scope, when_absent=False):
             raise _Fallback
         try:
             return model.model_validate_json(self.body)
@@ -91,7 +91,9 @@ class Call:
         return await self.plane.workspace(self.principal, query.get("workspace") or header)
 
 
-def _is_json(scope: Scope) -> bool:
+def is_json(scope: Scope, *, when_absent: bool) -> bool:
+    """Whether the request's ``Content-Type`` is a JSON media type (``application/json`` or
+    ``application/*+json``); ``when_absent`` answers for a request without one."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             media = value.split(b";", 1)[0].strip().lower()
@@ -99,7 +101,7 @@ def _is_json(scope: Scope) -> bool:
                 media == b"application/json"
                 or (media.startswith(b"application/") and media.endswith(b"+json"))
             )
-    return False
+    return when_absent
 
 
 def _assignment(a: Assignment) -> dict[str, Any]:

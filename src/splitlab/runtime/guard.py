@@ -37,7 +37,7 @@ from splitlab.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from splitlab.runtime.fastpath import FastPath
+from splitlab.runtime.fastpath import FastPath, is_json
 from splitlab.runtime.plane import ControlPlane
 from splitlab.runtime.screen import screen, suspicious
 
@@ -73,17 +73,6 @@ def _seed003(scope: Scope, path: str, body: bytes) -> bool:
     if not path.startswith("/api/experiments"):
         return False
     return scope["method"] == "PATCH" or b'"workspaceId"' in body
-
-
-def _json_body(scope: Scope) -> bool:
-    """A body FastAPI would parse as JSON: a JSON media type, or none at all."""
-    raw = _header(scope, b"content-type")
-    if raw is None:
-        return True
-    media = raw.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
 
 
 def body_limit(path: str) -> int:
@@ -169,7 +158,7 @@ class Guard:
             # anything, nor a filter on anything.
             await send_error(send, _NUL_IN_URL, close=has_body)
             return
-        if has_body and path.startswith("/api/") and not _json_body(scope):
+        if has_body and path.startswith("/api/") and not is_json(scope, when_absent=True):
             # Every API route takes JSON; another format was parsed by some routes anyway.
             await send_error(send, _NOT_JSON, close=True)
             return
@@ -215,7 +204,7 @@ class Guard:
 
         fast = self.fast_path(scope) if needs_token(path) else None
         matched = fast.match(scope) if fast is not None else None
-        if body and _json_body(scope) and not _PER_ITEM_BATCHES.fullmatch(path):
+        if body and is_json(scope, when_absent=True) and not _PER_ITEM_BATCHES.fullmatch(path):
             # Hostile JSON (runtime.screen): every management body parsed strictly; the hot
             # routes and assignment batches only when a tell-tale byte sequence is there.
             hot = matched is not None or limit == BATCH_BODY_LIMIT
