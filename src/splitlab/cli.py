@@ -92,6 +92,13 @@ def serve(
             f"Dashboard: http://{host}:{port}/  — sign in with the token admin_token_123",
             fg="green",
         )
+    if settings.anonymous_scope is not None:
+        typer.secho(
+            f"ANONYMOUS ACCESS: requests without a token act with '{settings.anonymous_scope}' "
+            "scope in every workspace (SPLITLAB_ANONYMOUS_ACCESS=off to refuse them).",
+            fg="red",
+            err=True,
+        )
     typer.echo(f"Splitlab on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(
         "splitlab.app:create_app",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "splitlab"
     admin_token: SecretStr | None = None
     demo: bool = False
+    #: What a request *without* a bearer token may do: ``off`` (the default: 401), ``readonly``
+    #: or ``experiment`` (never ``admin``). Seed 003 documents "no authentication is required";
+    #: this runs its examples as written. Unset, demo mode uses ``experiment`` and every other
+    #: server ``off``.
+    anonymous_access: Literal["off", "readonly", "experiment"] | None = None
     metrics_public: bool = True
     default_workspace: str = "default"
     sql_echo: bool = False
@@ -42,6 +48,12 @@ class Settings(BaseSettings):
     #: comma-separated (``https://shop.example,https://www.shop.example``), or ``*`` for any
     #: (the default: sdk keys are public by design and carry no cookies).
     sdk_cors_origins: str = "*"
+
+    @property
+    def anonymous_scope(self) -> str | None:
+        """The scope an anonymous caller gets, or None when anonymous calls are refused."""
+        chosen = self.anonymous_access or ("experiment" if self.demo else "off")
+        return None if chosen == "off" else chosen
 
     @property
     def sdk_cors_origin_list(self) -> list[str]:

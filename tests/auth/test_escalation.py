@@ -247,7 +247,7 @@ def test_bound_token_cannot_create_in_another_workspace_on_seed_000_route(
     client: TestClient, writer_b: dict[str, str]
 ) -> None:
     response = client.post(
-        "/api/experiments", params={"workspace": WORKSPACE_A}, json=EXPERIMENT, headers=writer_b
+        "/api/experiments/", params={"workspace": WORKSPACE_A}, json=EXPERIMENT, headers=writer_b
     )
     assert_error(response, 404)
     assert experiments_in(client, WORKSPACE_A) == 0

@@ -1,7 +1,10 @@
-"""``/api/experiments``: seed 000's key-addressed API, and seed 003's dialect on the same path.
+"""``/api/experiments``: seed 000's key-addressed API, and seed 003's dialect beside it.
 
-A request naming ``workspaceId`` (query for GET, body for POST, and every PATCH) is seed 003's; the
-rest is seed 000's. Both translate into the same experiment service.
+Each document's own spelling of the collection picks its dialect: ``/api/experiments/`` (trailing
+slash, as seed 000 writes it) is seed 000's, ``/api/experiments`` (none, as seed 003 writes it) is
+seed 003's, where ``workspaceId`` is required (400 without it). A seed 003 request sent to the
+slashed path (``workspaceId`` in the query or body) is still served as seed 003. Both translate
+into the same experiment service.
 """
 
 from __future__ import annotations
@@ -194,47 +197,85 @@ def _statuses(raw: str | None) -> list[ExperimentStatus] | None:
         ) from None
 
 
+#: Required, but read by hand: seed 003 answers its absence with its own 400, not a 422.
+WORKSPACE_ID_PARAMETER = {
+    "name": "workspaceId",
+    "in": "query",
+    "required": True,
+    "description": "The workspace to list",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
 @router.get(
     "",
-    response_model=None,
-    responses={200: {"model": ExperimentList | legacy.LegacyPage}, **ERRORS},
-    summary="List experiments (seed 000), or a workspace's experiments (seed 003)",
+    response_model=legacy.LegacyPage,
+    responses=ERRORS,
+    openapi_extra={"parameters": [WORKSPACE_ID_PARAMETER]},
+    summary="Seed 003: a workspace's experiments, as {data, meta} pages",
 )
-@router.get("/", include_in_schema=False, response_model=None)
+def list_workspace_experiments(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    settings: SettingsDep,
+    status_filter: Annotated[
+        str | None, Query(alias="status", description="active, inactive or completed")
+    ] = None,
+    page: Annotated[str | None, Query(description="Page number, from 1")] = None,
+    limit: Annotated[str | None, Query(description="Items per page (≤ 100; default 10)")] = None,
+    sort_by: Annotated[
+        str | None, Query(alias="sortBy", description=", ".join(legacy.SORT_FIELDS))
+    ] = None,
+    sort_order: Annotated[str | None, Query(alias="sortOrder", description="asc or desc")] = None,
+) -> legacy.LegacyPage:
+    return legacy.list_page(
+        session,
+        settings,
+        principal,
+        workspace_id=request.query_params.get("workspaceId"),
+        status=status_filter,
+        page=page,
+        limit=limit,
+        sort_by=sort_by,
+        sort_order=sort_order,
+    )
+
+
+@router.get(
+    "/",
+    response_model=None,
+    responses={200: {"model": ExperimentList}, **ERRORS},
+    summary="List experiments (seed 000)",
+)
 def list_experiments(
+    request: Request,
     session: SessionDep,
     principal: Reader,
     settings: SettingsDep,
     workspace: WorkspaceDep,
     status_filter: Annotated[
         str | None,
-        Query(
-            alias="status",
-            description="draft, running, paused, completed, cancelled "
-            "(seed 003: active, inactive, completed)",
-        ),
+        Query(alias="status", description="draft, running, paused, completed, cancelled"),
     ] = None,
     page: Annotated[str | None, Query(description="Page number, from 1")] = None,
-    page_size: Annotated[str | None, Query(description="Seed 000: items per page (≤ 100)")] = None,
-    search: Annotated[str | None, Query(description="Substring of name or key")] = None,
-    workspace_id: Annotated[
-        str | None, Query(alias="workspaceId", description="Seed 003: the workspace to list")
+    page_size: Annotated[
+        str | None, Query(description="Items per page (≤ 100; default 50)")
     ] = None,
-    limit: Annotated[str | None, Query(description="Seed 003: items per page (≤ 100)")] = None,
-    sort_by: Annotated[str | None, Query(alias="sortBy", description="Seed 003")] = None,
-    sort_order: Annotated[str | None, Query(alias="sortOrder", description="Seed 003")] = None,
+    search: Annotated[str | None, Query(description="Substring of name or key")] = None,
 ) -> ExperimentList | legacy.LegacyPage:
-    if workspace_id is not None:
-        return legacy.list_page(
+    query = request.query_params
+    if "workspaceId" in query:  # seed 003's query on seed 000's spelling of the path
+        return list_workspace_experiments(
+            request,
             session,
-            settings,
             principal,
-            workspace_id=workspace_id,
-            status=status_filter,
+            settings,
+            status_filter=status_filter,
             page=page,
-            limit=limit,
-            sort_by=sort_by,
-            sort_order=sort_order,
+            limit=query.get("limit"),
+            sort_by=query.get("sortBy"),
+            sort_order=query.get("sortOrder"),
         )
     size = _int("page_size", page_size, 50, maximum=100)
     result = service.list_experiments(
@@ -254,36 +295,33 @@ def list_experiments(
     )
 
 
-CREATE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "anyOf": [
-                        ExperimentCreate.model_json_schema(
-                            ref_template="#/components/schemas/{model}"
-                        ),
-                        legacy.LegacyCreate.model_json_schema(
-                            by_alias=True, ref_template="#/components/schemas/{model}"
-                        ),
-                    ]
-                }
-            }
-        },
-    }
-}
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=None,
-    responses={201: {"model": EitherShape}, **ERRORS},
-    openapi_extra=CREATE_BODY,
-    summary="Create an experiment (seed 000; seed 003 when the body has workspaceId)",
+    response_model=legacy.LegacyExperiment,
+    responses=ERRORS,
+    openapi_extra=_body(legacy.LegacyCreate),
+    summary="Seed 003: create an experiment in a workspace",
 )
-@router.post("/", status_code=201, include_in_schema=False, response_model=None)
+def create_workspace_experiment(
+    session: SessionDep, principal: Writer, settings: SettingsDep, body: JsonBody
+) -> legacy.LegacyExperiment:
+    return legacy.create(session, settings, principal, _object(body))
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=None,
+    responses={201: {"model": ExperimentRead}, **ERRORS},
+    openapi_extra=_body(ExperimentCreate),
+    summary="Create an experiment (seed 000)",
+)
 def create_experiment(
     session: SessionDep,
     principal: Writer,
@@ -292,7 +330,7 @@ def create_experiment(
     body: JsonBody,
 ) -> EitherShape:
     data = _object(body)
-    if "workspaceId" in data:
+    if "workspaceId" in data:  # seed 003's body on seed 000's spelling of the path
         return legacy.create(session, settings, principal, data)
     payload = _validate(ExperimentCreate, data)
     experiment = service.create_experiment(
@@ -325,25 +363,11 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
         ) from None
 
 
-PATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": legacy.LegacyStatusChange.model_json_schema(
-                    by_alias=True, ref_template="#/components/schemas/{model}"
-                )
-            }
-        },
-    }
-}
-
-
 @router.patch(
     "",
     response_model=legacy.LegacyExperiment,
     responses=ERRORS,
-    openapi_extra=PATCH_BODY,
+    openapi_extra=_body(legacy.LegacyStatusChange),
     summary="Seed 003: activate, deactivate or complete an experiment",
 )
 def patch_experiment_status(

@@ -139,6 +139,22 @@ class LegacyStatusChange(BaseModel):
     workspace_id: str | None = Field(default=None, alias="workspaceId")
 
 
+def workspace_required(where: str) -> BadRequest:
+    """Seed 003's own error, with a pointer for a seed 000 caller who left off the slash."""
+    return BadRequest(
+        "workspaceId is required",
+        code="workspace_required",
+        details=[
+            {
+                "loc": [where, "workspaceId"],
+                "msg": "required on /api/experiments (seed 003); seed 000's collection is "
+                "/api/experiments/ (with the trailing slash)",
+                "type": "missing",
+            }
+        ],
+    )
+
+
 def _legacy_word(value: str) -> LegacyStatus:
     try:
         return LegacyStatus(value.strip().lower())
@@ -162,15 +178,15 @@ def list_page(
     settings: Settings,
     principal: Principal,
     *,
-    workspace_id: str,
+    workspace_id: str | None,
     status: str | None,
     page: str | None,
     limit: str | None,
     sort_by: str | None,
     sort_order: str | None,
 ) -> LegacyPage:
-    if not workspace_id.strip():
-        raise BadRequest("workspaceId is required", code="workspace_required")
+    if workspace_id is None or not workspace_id.strip():
+        raise workspace_required("query")
     statuses = legacy_statuses(_legacy_word(status)) if status else None
     page_number = _positive_int("page", page, 1)
     size = _positive_int("limit", limit, 10, maximum=100)
@@ -260,7 +276,7 @@ def create(
     session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
 ) -> LegacyExperiment:
     if not body.get("workspaceId"):
-        raise BadRequest("workspaceId is required", code="workspace_required")
+        raise workspace_required("body")
     if not body.get("name"):
         raise BadRequest("name is required", code="validation_error")
     try:

@@ -46,13 +46,37 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"token:{self.name}"
+        return "anonymous" if self.is_anonymous else f"token:{self.name}"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.token_id == ANONYMOUS_TOKEN_ID
 
     def can(self, needed: Scope) -> bool:
         return self.scope.allows(needed)
 
     def sees(self, workspace_id: int) -> bool:
         return self.workspace_id is None or self.workspace_id == workspace_id
+
+
+#: No stored token has id 0: the anonymous caller's principal (``anonymous``).
+ANONYMOUS_TOKEN_ID = 0
+
+
+def anonymous(scope: str | None) -> Principal | None:
+    """The principal of a request without a token, when the server accepts those (else None).
+
+    Unbound (it may name any workspace, as seed 003's callers do) and never above ``experiment``:
+    it can't mint tokens or delete data.
+    """
+    if scope is None:
+        return None
+    granted = Scope(scope)
+    if not Scope.EXPERIMENT.allows(granted) or granted is Scope.SDK:
+        raise ValueError(f"anonymous access can't be {scope!r}")
+    return Principal(
+        token_id=ANONYMOUS_TOKEN_ID, name="anonymous", scope=granted, workspace_id=None
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,12 +67,11 @@ _BATCH_ROUTES = re.compile(
 _PER_ITEM_BATCHES = re.compile(r"/api/v1/events/batch|/api/v1/exposures/batch")
 
 
-def _seed003(scope: Scope, path: str, body: bytes) -> bool:
-    """A seed 003 request (``api.experiments``: a body naming ``workspaceId``, or a PATCH of
-    an experiment), whose invalid requests are 400s."""
-    if not path.startswith("/api/experiments"):
-        return False
-    return scope["method"] == "PATCH" or b'"workspaceId"' in body
+def _seed003(path: str, body: bytes) -> bool:
+    """A seed 003 request, whose invalid requests are 400s: its spelling of the collection
+    (``/api/experiments``, no slash), or a body naming ``workspaceId`` sent to seed 000's
+    (``api.experiments``)."""
+    return path == "/api/experiments" or (path == "/api/experiments/" and b'"workspaceId"' in body)
 
 
 def body_limit(path: str) -> int:
@@ -210,7 +209,7 @@ class Guard:
             hot = matched is not None or limit == BATCH_BODY_LIMIT
             refusal = screen(body) if not hot or suspicious(body) else None
             if refusal is not None:
-                if _seed003(scope, path, body):
+                if _seed003(path, body):
                     # Seed 003 answers every invalid request with 400.
                     refusal = BadRequest(
                         refusal.message, code=refusal.code, details=refusal.details

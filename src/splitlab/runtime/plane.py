@@ -18,7 +18,7 @@ from splitlab.assignment import repository as assignment_repository
 from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.sdk import rendered_payload
 from splitlab.assignment.service import Assigner
-from splitlab.auth.service import Principal
+from splitlab.auth.service import Principal, anonymous
 from splitlab.auth.tokens import hash_secret
 from splitlab.config import Settings
 from splitlab.errors import NotFound, Unauthenticated, Unavailable
@@ -64,6 +64,8 @@ class ControlPlane:
         self.cache = cache
         self.settings = settings
         self.assigner = assigner
+        #: Who a request without a token is, when the server accepts those.
+        self.anonymous = anonymous(settings.anonymous_scope)
         self._pending: dict[Any, asyncio.Future[Any]] = {}
 
     async def _cached(self, key: Any, load: Callable[[Session], T]) -> T:
@@ -108,6 +110,8 @@ class ControlPlane:
         """The principal of a bearer header; every failure is the same 401."""
         secret = bearer(authorization)
         if not secret:
+            if authorization is None and self.anonymous is not None:
+                return self.anonymous
             raise Unauthenticated("Missing bearer token")
         digest = hash_secret(secret)
         entry: TokenEntry | None = await self._cached(("token", digest), _token_loader(digest))
