@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,26 @@ import httpx
 import pytest
 
 ADMIN = "e2e-admin-secret-0123456789abcdef"
+
+
+def require_node(purpose: str) -> str:
+    """``node`` >= 20 for ``purpose``, or a reason: skip locally, fail under ``CI=true``."""
+    from tests.conftest import IN_CI
+
+    node = shutil.which("node")
+    if node is None:
+        problem = f"{purpose} needs node >= 20 on PATH"
+    else:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        found = re.match(r"v(\d+)\.", version)
+        if found and int(found.group(1)) >= 20:
+            return node
+        problem = f"{purpose} needs node >= 20, found {version.strip()!r}"
+    if IN_CI:
+        pytest.fail(f"CI=true but {problem}")
+    pytest.skip(problem)
 
 
 def free_port() -> int:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,6 +36,7 @@ from tests.conftest import IN_CI
 from tests.e2e.conftest import (
     ADMIN,
     Server,
+    require_node,
     scratch_database,
     splitlab_executable,
     start_server,
@@ -142,24 +141,14 @@ def loop_input() -> dict[str, Any]:
 
 def require_node_sdk() -> str:
     """The ``node`` to run ``js/sdk-loop`` with: skip without it locally, fail under CI=true."""
-    node = shutil.which("node")
+    node = require_node("the JavaScript SDK test")
+    installed = JS_DIR / "node_modules" / "@growthbook" / "growthbook" / "package.json"
     problem = None
-    if node is None:
-        problem = "the JavaScript SDK test needs node >= 20 on PATH"
-    else:
-        version = subprocess.run(
-            [node, "--version"], capture_output=True, text=True, check=False
-        ).stdout
-        found = re.match(r"v(\d+)\.", version)
-        installed = JS_DIR / "node_modules" / "@growthbook" / "growthbook" / "package.json"
-        if not found or int(found.group(1)) < 20:
-            problem = f"the JavaScript SDK test needs node >= 20, found {version.strip()!r}"
-        elif not installed.exists():
-            problem = f"the JavaScript SDK test needs `npm ci` in {JS_DIR} (node_modules missing)"
-        elif (got := json.loads(installed.read_text())["version"]) != JS_SDK_VERSION:
-            problem = f"js/sdk-loop has @growthbook/growthbook {got}, not {JS_SDK_VERSION}: npm ci"
+    if not installed.exists():
+        problem = f"the JavaScript SDK test needs `npm ci` in {JS_DIR} (node_modules missing)"
+    elif (got := json.loads(installed.read_text())["version"]) != JS_SDK_VERSION:
+        problem = f"js/sdk-loop has @growthbook/growthbook {got}, not {JS_SDK_VERSION}: npm ci"
     if problem is None:
-        assert node is not None
         return node
     if IN_CI:
         pytest.fail(f"CI=true but {problem}")
