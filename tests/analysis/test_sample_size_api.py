@@ -51,6 +51,12 @@ def test_allocation_and_three_variants_split_alpha(client: TestClient) -> None:
         ({"baseline_rate": 0.1, "mde": 0.1, "allocation": [1, 1, 1]}, "allocation"),
         ({"baseline_mean": -5, "baseline_variance": 2, "mde": 0.1}, "baseline_mean"),
         ({"mde": 0.1}, "baseline_rate"),
+        # Effects too small for any experiment: effect² underflows to 0, or the bound overflows
+        # (found by schemathesis: each was a 500).
+        ({"baseline_rate": 5e-324, "mde": 5e-324}, "mde"),
+        ({"baseline_rate": 0.1, "mde": 1e-300}, "mde"),
+        ({"baseline_rate": 0.1, "mde": 1e-8}, "mde"),
+        ({"baseline_mean": 1.0, "baseline_variance": 1e300, "mde": 0.1}, "mde"),
     ],
 )
 def test_unusable_inputs_are_a_422_naming_the_parameter(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,15 @@ def _invalid(message: str, field: str) -> ValidationFailed:
         {"loc": ["query", field], "msg": message, "type": "value_error"}
     ]
     return ValidationFailed(message, details=details)
+
+
+def _solved(solver: Callable[..., SampleSizeResult], **inputs: Any) -> SampleSizeResult:
+    """The solver's answer; inputs it refuses (an effect too small for any experiment to
+    detect) are a validation error on ``mde``."""
+    try:
+        return solver(**inputs)
+    except ValueError as exc:
+        raise _invalid(str(exc), "mde") from None
 
 
 def plan_sample_size(
@@ -58,7 +67,8 @@ def plan_sample_size(
                 f"{baseline_rate:g} gives {treated:g}, which is not a rate between 0 and 1",
                 "mde",
             )
-        result = sample_size_proportion(
+        result = _solved(
+            sample_size_proportion,
             baseline_rate=baseline_rate,
             mde=mde,
             relative=relative,
@@ -74,7 +84,8 @@ def plan_sample_size(
                 "a relative MDE needs a positive baseline_mean (or pass relative=false)",
                 "baseline_mean",
             )
-        result = sample_size(
+        result = _solved(
+            sample_size,
             baseline_mean=baseline_mean,
             baseline_variance=baseline_variance,
             mde=mde,

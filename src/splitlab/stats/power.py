@@ -62,6 +62,11 @@ class SampleSizeResult:
     target_power: float
 
 
+#: More units than any experiment will ever see; a plan that needs more is refused (and past it
+#: the search's doubling would stop being exact in floating point).
+MAX_UNITS = 1e15
+
+
 def _alpha_tail(alpha: float, alternative: Alternative) -> float:
     return alpha / 2.0 if alternative == "two-sided" else alpha
 
@@ -295,7 +300,14 @@ def sample_size(
     z_sum = float(special.ndtri(1.0 - tail) + special.ndtri(target_power))
     for wt in w[1:]:
         # The one-tail normal formula is an upper bound for the normal case; double until t holds.
-        upper = max(z_sum, 1.0) ** 2 * (vc / wc + vt / float(wt)) / effect**2 + 8.0 / wc
+        # Compared before squaring: effect² underflows to 0 and the bound overflows past 1e308.
+        scaled = max(z_sum, 1.0) * math.sqrt(vc / wc + vt / float(wt))
+        if not abs(effect) * math.sqrt(MAX_UNITS) >= scaled:
+            raise ValueError(
+                f"an effect of {effect:g} is too small to detect: it needs more than "
+                f"{MAX_UNITS:.0e} units"
+            )
+        upper = (scaled / abs(effect)) ** 2 + 8.0 / wc
         while shortfall(upper, float(wt)) < 0:
             upper *= 2.0
         lower = 4.0 / min(wc, float(wt))
