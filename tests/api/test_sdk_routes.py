@@ -583,3 +583,23 @@ def test_an_exposure_is_never_dated_before_the_experiment_started(
     started = client.get(f"/api/v1/experiments/{KEY}").json()["start_date"]
     assert shown is not None
     assert shown.isoformat().replace("+00:00", "Z")[:19] == started.replace("+00:00", "Z")[:19]
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient) -> None:
+    running(client)
+    key = secret(client, scope="sdk")
+    for path, headers in (
+        (f"/api/features/{key}", {}),
+        ("/health", {}),
+        ("/api/v1/experiments/", {}),
+        ("/api/experiments/", {}),
+    ):
+        got = client.get(path, headers=headers)
+        head = client.head(path, headers=headers)
+        assert (head.status_code, head.content) == (200, b""), path
+        for header in ("content-type", "etag", "cache-control"):
+            assert head.headers.get(header) == got.headers.get(header), (path, header)
+    # A HEAD is refused like its GET: no token, 401; a POST-only route, 405.
+    refused = client.head("/api/v1/experiments/", headers={"Authorization": "Bearer nope"})
+    assert (refused.status_code, refused.content) == (401, b"")
+    assert client.head("/api/v1/events/batch").status_code == 405

@@ -111,6 +111,9 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            # Every GET answers HEAD too (RFC 9110 §9.3.2): the same status and headers, no body.
+            scope, send = {**scope, "method": "GET"}, _without_body(send)
         path: str = scope["path"]
         if self.in_flight >= self.max_in_flight and path != "/health":
             self.refused += 1
@@ -286,6 +289,15 @@ def _content_length(scope: Scope) -> int | None:
     if raw is not None and raw.isascii() and raw.isdigit():
         return int(raw)
     return None
+
+
+def _without_body(send: Send) -> Send:
+    async def head_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return head_send
 
 
 def principal_of_scope(scope: dict[str, Any]) -> Any:
