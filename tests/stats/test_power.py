@@ -195,3 +195,44 @@ def test_sequential_sample_size_is_the_smallest_the_sequence_needs():
     assert float(sequential_power(0.3, n, n, 25.0, tuning=5000.0)) >= 0.8
     assert float(sequential_power(0.3, n - 1, n - 1, 25.0, tuning=5000.0)) < 0.8
     assert n > fixed.users_per_variant[0]
+
+
+def test_t_power_is_finite_far_in_the_tail_b3() -> None:
+    """B3: ``special.nctdtr`` answers NaN for large noncentrality; the power is then 1 (or 0
+    in the other tail) to double precision, and must say so rather than NaN."""
+    import numpy as np
+
+    rng = np.random.default_rng(20261206)
+    effect = 10 ** rng.uniform(-3, 2, 500)
+    n = 10 ** rng.uniform(2, 6, 500)
+    variance = 10 ** rng.uniform(-2, 2, 500)
+    for alternative in ("two-sided", "greater", "less"):
+        t = power(effect, n, n, variance, alternative=alternative, distribution="t")
+        normal = power(effect, n, n, variance, alternative=alternative)
+        assert np.all(np.isfinite(t))
+        assert np.all((t >= 0) & (t <= 1))
+        # With 200+ degrees of freedom, the t and normal powers differ by well under 1 %.
+        assert np.max(np.abs(t - normal)) < 0.01
+    # The review's cases: each was NaN.
+    for effect_, n_, variance_ in [(0.0445, 87527.3, 0.1632), (16.07, 892.0, 79.21)]:
+        assert float(power(effect_, n_, n_, variance_, distribution="t")) == pytest.approx(1.0)
+        assert float(
+            power(-effect_, n_, n_, variance_, distribution="t", alternative="greater")
+        ) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_t_sample_size_solves_where_the_power_was_nan_b3() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        mean, variance, mde = (
+            10 ** rng.uniform(-1, 2),
+            10 ** rng.uniform(-2, 2),
+            10 ** rng.uniform(-3, 0),
+        )
+        normal = sample_size(baseline_mean=mean, baseline_variance=variance, mde=mde)
+        t = sample_size(baseline_mean=mean, baseline_variance=variance, mde=mde, distribution="t")
+        assert t.status is Status.OK
+        # The t-test needs at least the normal test's units, and at most a few more.
+        assert normal.total_users <= t.total_users <= normal.total_users + 8

@@ -71,6 +71,17 @@ def _alpha_tail(alpha: float, alternative: Alternative) -> float:
     return alpha / 2.0 if alternative == "two-sided" else alpha
 
 
+def _nct_cdf(df: FloatArray, lam: FloatArray, x: FloatArray) -> FloatArray:
+    """The noncentral t CDF, ``P(T <= x)``. ``special.nctdtr`` answers NaN far in a tail (large
+    noncentrality); there the value is 0 or 1 to double precision, and the normal approximation
+    ``Φ((x(1 - 1/4df) - λ) / √(1 + x²/2df))`` (Abramowitz & Stegun 26.7.10) gives it."""
+    exact = special.nctdtr(df, lam, x)
+    approx = special.ndtr((x * (1.0 - 1.0 / (4.0 * df)) - lam) / np.sqrt(1.0 + x * x / (2.0 * df)))
+    return np.asarray(
+        np.where(np.isnan(exact) & ~np.isnan(approx), approx, exact), dtype=np.float64
+    )
+
+
 def power(
     effect: npt.ArrayLike,
     n_control: npt.ArrayLike,
@@ -115,9 +126,9 @@ def power(
             df = nc + nt - 2.0
             crit = special.stdtrit(df, 1.0 - tail)
             if alternative in ("two-sided", "greater"):
-                result = result + (1.0 - special.nctdtr(df, lam, crit))
+                result = result + (1.0 - _nct_cdf(df, lam, crit))
             if alternative in ("two-sided", "less"):
-                result = result + special.nctdtr(df, lam, -crit)
+                result = result + _nct_cdf(df, lam, -crit)
     return np.asarray(result, dtype=np.float64)
 
 
