@@ -58,10 +58,14 @@ def test_seed_003_round_trip_without_a_token(anonymous_client: TestClient) -> No
     assert {e["actor"] for e in history.json()["events"]} == {"anonymous"}
 
 
-def test_anonymous_callers_never_reach_admin_routes(anonymous_client: TestClient) -> None:
+def test_seed_001_routes_always_need_a_token(anonymous_client: TestClient) -> None:
+    # Seed 001 documents a bearer token on every endpoint: anonymous access stops at /api/v1.
     minted = anonymous_client.post("/api/v1/api-tokens/", json={"name": "x", "scope": "admin"})
-    assert_error(minted, 403)
-    assert_error(anonymous_client.get("/api/v1/api-tokens/"), 403)
+    assert_error(minted, 401)
+    for path in ("/api/v1/api-tokens/", "/api/v1/experiments/", "/api/v1/users/"):
+        assert_error(anonymous_client.get(path), 401)
+    # ...while seed 000's routes take it.
+    assert anonymous_client.get("/api/experiments/stats").status_code == 200
 
 
 def test_a_bad_token_is_still_401_when_anonymous_calls_are_allowed(

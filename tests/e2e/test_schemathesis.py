@@ -63,6 +63,7 @@ def test_no_server_errors_and_one_error_shape(
                 "--no-color",
             ],
             env=env,
+            cwd=tmp_path,  # its cache (.schemathesis/) stays out of the checkout
             capture_output=True,
             text=True,
             timeout=600,

@@ -144,7 +144,7 @@ class Guard:
         if needs_token(path):
             plane: ControlPlane = scope["app"].state.plane
             try:
-                principal = await plane.principal(_header(scope, b"authorization"))
+                principal = await plane.principal(_header(scope, b"authorization"), path=path)
             except AppError as error:
                 # A refused caller's body is never read: close rather than drain it.
                 await send_error(send, error, close=has_body and error.status_code < 500)

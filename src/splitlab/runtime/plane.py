@@ -38,6 +38,13 @@ from splitlab.workspaces import service as workspaces
 T = TypeVar("T")
 
 
+def takes_anonymous(path: str) -> bool:
+    """Anonymous access covers the API documents that predate authentication: seed 000's and
+    seed 003's ``/api/experiments`` routes. Seed 001's ``/api/v1/...`` documents a bearer
+    token on every endpoint, and always needs one."""
+    return path == "/api/experiments" or path.startswith("/api/experiments/")
+
+
 def bearer(authorization: str | None) -> str | None:
     """The secret of an ``Authorization: Bearer <secret>`` header (None when there is none)."""
     if not authorization:
@@ -106,11 +113,12 @@ class ControlPlane:
 
     # -- who is calling ----------------------------------------------------------------------
 
-    async def principal(self, authorization: str | None) -> Principal:
-        """The principal of a bearer header; every failure is the same 401."""
+    async def principal(self, authorization: str | None, *, path: str = "") -> Principal:
+        """The principal of a bearer header; every failure is the same 401. Without a header,
+        the anonymous principal where the server allows one and ``path`` takes it."""
         secret = bearer(authorization)
         if not secret:
-            if authorization is None and self.anonymous is not None:
+            if authorization is None and self.anonymous is not None and takes_anonymous(path):
                 return self.anonymous
             raise Unauthenticated("Missing bearer token")
         digest = hash_secret(secret)
