@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from splitlab.api.handlers import unexpected_answer
 from splitlab.errors import Unavailable
 from splitlab.storage import engine as storage_engine
 from splitlab.storage.engine import Database
+from splitlab.storage.errors import unexpected_answer
 
 
 @pytest.fixture

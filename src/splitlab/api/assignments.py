@@ -6,31 +6,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import State
+from pydantic import BaseModel, Field
 
 from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
-from splitlab.assignment.config import AssignmentConfig
-from splitlab.assignment.service import (
-    MAX_BATCH,
-    Assigner,
-    Assignment,
-    AssignmentRequest,
-    check_batch,
-)
+from splitlab.assignment.schemas import AssignBody, BatchBody
+from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest, check_batch
 from splitlab.auth.tokens import Scope
-from splitlab.runtime.committer import GroupCommitter
-from splitlab.runtime.gates import Gates
-from splitlab.runtime.plane import ControlPlane
-from splitlab.storage.engine import Database
-from splitlab.storage.models import Workspace
+from splitlab.runtime.hotpath import assign_on_hot_path
 
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
 
-UserId = Annotated[str, Field(min_length=1, max_length=255)]
-#: The same limits for a user id in the URL: longer ids could not be stored as an exposure.
+#: The limits of ``assignment.schemas.UserId`` for a user id in the URL: longer ids could not be
+#: stored as an exposure.
 PathUserId = Annotated[str, Path(min_length=1, max_length=255)]
 
 
@@ -40,19 +28,6 @@ def get_assigner(request: Request) -> Assigner:
 
 
 AssignerDep = Annotated[Assigner, Depends(get_assigner)]
-
-
-class AssignBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: UserId
-    user_attributes: dict[str, Any] = Field(
-        default_factory=dict, description="Targeting attributes; they win over stored properties"
-    )
-    force_variant: str | None = Field(
-        default=None, description="Force this variant (when the experiment allows overrides)"
-    )
-    context: dict[str, Any] = Field(default_factory=dict, description="Stored with the exposure")
 
 
 class AssignmentRead(BaseModel):
@@ -83,63 +58,9 @@ class AssignmentRead(BaseModel):
         )
 
 
-class BatchUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: UserId
-    user_attributes: dict[str, Any] = Field(default_factory=dict)
-
-
-class BatchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    users: list[BatchUser] = Field(min_length=1, max_length=MAX_BATCH)
-
-
 class AssignmentBatchRead(BaseModel):
     experiment_key: str
     assignments: list[AssignmentRead]
-
-
-async def assign_on_hot_path(
-    state: State,
-    workspace: Workspace,
-    ref: str | int,
-    assignment_requests: list[AssignmentRequest],
-    *,
-    record: bool = True,
-) -> list[Assignment]:
-    """Assign users to one experiment on the hot path: the config from the control cache,
-    then the group committer (``record``) or one read-only lookup."""
-    plane: ControlPlane = state.plane
-    config = await plane.config(workspace, ref)
-    return await assign_pairs(state, [(config, r) for r in assignment_requests], record=record)
-
-
-async def assign_pairs(
-    state: State,
-    pairs: list[tuple[AssignmentConfig, AssignmentRequest]],
-    *,
-    record: bool = True,
-) -> list[Assignment]:
-    """Assign ``pairs`` (with ``state``: the app's): recorded through the group committer, or
-    (``record=False``) looked up on a read-only connection."""
-    assigner: Assigner = state.assigner
-    for config, assignment_request in pairs:
-        if assignment_request.force_variant is not None:
-            assigner.check_forced(config, assignment_request.force_variant)
-    if record:
-        committer: GroupCommitter = state.committer
-        return await committer.assign(pairs)
-    gates: Gates = state.gates
-    db: Database = state.db
-
-    def read() -> list[Assignment]:
-        with db.session_scope(readonly=True) as session:
-            return assigner.assign_pairs(session, pairs, record=False)
-
-    async with gates.read.slot():
-        return await run_in_threadpool(read)
 
 
 @router.post("/{key}/assignments", response_model=AssignmentRead, responses=ERRORS)

@@ -16,13 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from splitlab.api import legacy
-from splitlab.api.deps import (
-    Reader,
-    SessionDep,
-    WorkspaceDep,
-    Writer,
-    get_settings,
-)
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.handlers import clean_errors, error_responses, summarise
 from splitlab.api.schemas import (
     ExperimentBodyBase,
@@ -42,6 +36,7 @@ from splitlab.experiments.schemas import (
     ExperimentSpec,
     VariantSpec,
 )
+from splitlab.runtime.unit_of_work import SessionDep, get_settings
 from splitlab.storage.models import Experiment
 
 M = TypeVar("M", bound=BaseModel)

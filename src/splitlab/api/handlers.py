@@ -5,17 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from splitlab.errors import AppError, BadRequest, InternalError, Unavailable
+from splitlab.errors import AppError, BadRequest
+from splitlab.storage.errors import unexpected_answer
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -98,37 +96,6 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
-
-
-def _database_unavailable(exc: Exception) -> bool:
-    """The database could not be reached or was busy: a lost connection, or SQLite's lock
-    held past ``busy_timeout``. Not any ``OperationalError``: sqlite3 raises that for SQL
-    errors too, which a retry would never cure."""
-    if isinstance(exc, SQLAlchemyTimeoutError):
-        return True  # a pool checkout that timed out
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    if getattr(exc.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-        return True
-    # PostgreSQL: could not connect, the connection broke, a statement timed out or was
-    # cancelled, a deadlock or serialization failure: all cured by a retry.
-    return isinstance(
-        exc.orig,
-        psycopg.errors.ConnectionException
-        | psycopg.errors.QueryCanceled
-        | psycopg.errors.AdminShutdown
-        | psycopg.errors.TransactionRollback
-        | psycopg.OperationalError,
-    )
-
-
-def unexpected_answer(exc: Exception) -> AppError:
-    """What an unforeseen exception answers: 503 when a retry can help, else 500."""
-    if _database_unavailable(exc):
-        return Unavailable("The database is unavailable; retry later")
-    return InternalError("Internal server error")
 
 
 async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:

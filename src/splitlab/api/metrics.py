@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.experiments import service as experiments
 from splitlab.metrics import service
 from splitlab.metrics.model import MetricKind, MetricRole
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.models import Metric
 
 router = APIRouter(tags=["metrics"])

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field, FiniteFloat
 
 from splitlab.analysis import planning, service
 from splitlab.analysis.schemas import ExperimentResults
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep
+from splitlab.api.deps import Reader, WorkspaceDep
 from splitlab.api.experiments import ERRORS
+from splitlab.runtime.unit_of_work import SessionDep
 
 router = APIRouter(tags=["results"])
 

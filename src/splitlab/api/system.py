@@ -15,11 +15,12 @@ from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from splitlab import __version__
-from splitlab.api.deps import get_database, get_principal, get_settings
+from splitlab.api.deps import get_principal
 from splitlab.auth.tokens import Scope
 from splitlab.errors import AppError, PermissionDenied
 from splitlab.observability import AppMetrics
 from splitlab.runtime.gates import Gates
+from splitlab.runtime.unit_of_work import get_database, get_settings
 
 log = logging.getLogger("splitlab.api")
 

@@ -7,10 +7,11 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.events import service
 from splitlab.events.schemas import Text, Timestamp
+from splitlab.runtime.unit_of_work import SessionDep
 
 router = APIRouter(prefix="/api/experiments", tags=["metrics"])
 

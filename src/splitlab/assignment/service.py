@@ -17,13 +17,12 @@ from splitlab.assignment import repository, sdk
 from splitlab.assignment.cache import LocalConfigCache, RedisCache, StickyAssignment, queue_sticky
 from splitlab.assignment.config import HASH_ATTRIBUTE, AssignmentConfig, build_config
 from splitlab.assignment.decision import Decision, Reason, decide_rule
+from splitlab.assignment.schemas import MAX_BATCH
 from splitlab.errors import InvalidState, ValidationFailed
 from splitlab.events import totals
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Workspace
-
-MAX_BATCH = 10_000
 
 
 def decide(config: AssignmentConfig, user_id: str, attributes: dict[str, Any]) -> Decision:

@@ -6,7 +6,7 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +17,11 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
+from starlette.routing import Mount, Router
 
 from splitlab.analysis import service as analysis
 from splitlab.analytics import data_management
 from splitlab.analytics import service as analytics
-from splitlab.api.deps import SessionDep, get_settings
 from splitlab.auth import service as auth
 from splitlab.auth.tokens import Scope
 from splitlab.dashboard import charts, sessions
@@ -38,6 +38,7 @@ from splitlab.errors import (
 from splitlab.experiments import service as experiments
 from splitlab.experiments.model import ExperimentStatus
 from splitlab.experiments.schemas import ExperimentChanges
+from splitlab.runtime.unit_of_work import SessionDep, get_settings
 from splitlab.workspaces import service as workspaces
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -616,12 +617,14 @@ def data_page(request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLR
     )
 
 
-def install(app: Any) -> None:
-    """Mount the dashboard: pages, static files, and the sign-in redirect."""
+def install(app: Any, *, static: Sequence[Mount] = ()) -> None:
+    """Mount the dashboard: pages, static files (and ``static``'s, mounted under ``/static``
+    too), and the sign-in redirect."""
     from fastapi.staticfiles import StaticFiles
 
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    files = StaticFiles(directory=Path(__file__).parent / "static")
+    app.mount("/static", Router([*static, Mount("", app=files)]), name="static")
 
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)

@@ -33,14 +33,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from splitlab.api import assignments as seed000
-from splitlab.api.handlers import unexpected_answer
-from splitlab.api.v1 import assignments as v1
+from splitlab.assignment import schemas
 from splitlab.assignment.service import Assignment, AssignmentRequest, check_batch
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope as TokenScope
 from splitlab.errors import AppError, PermissionDenied
+from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs
 from splitlab.runtime.plane import ControlPlane
+from splitlab.storage.errors import unexpected_answer
 from splitlab.storage.models import Workspace
 
 log = logging.getLogger("splitlab.runtime")
@@ -124,23 +124,23 @@ def _assignment_v1(a: Assignment) -> dict[str, Any]:
 
 
 async def _assign(call: Call) -> tuple[int, Any]:
-    body = call.parse(seed000.AssignBody)
+    body = call.parse(schemas.AssignBody)
     call.require(TokenScope.EXPERIMENT)
     request = AssignmentRequest(
         body.user_id, body.user_attributes, body.force_variant, body.context
     )
     workspace = await call.workspace()
-    (a,) = await seed000.assign_on_hot_path(call.state, workspace, call.params["key"], [request])
+    (a,) = await assign_on_hot_path(call.state, workspace, call.params["key"], [request])
     return 200, _assignment(a)
 
 
 async def _assign_batch(call: Call) -> tuple[int, Any]:
-    body = call.parse(seed000.BatchBody)
+    body = call.parse(schemas.BatchBody)
     call.require(TokenScope.EXPERIMENT)
     requests = [AssignmentRequest(u.user_id, u.user_attributes) for u in body.users]
     check_batch(requests)
     workspace = await call.workspace()
-    results = await seed000.assign_on_hot_path(call.state, workspace, call.params["key"], requests)
+    results = await assign_on_hot_path(call.state, workspace, call.params["key"], requests)
     key = results[0].experiment_key if results else call.params["key"]
     return 200, {"experiment_key": key, "assignments": [_assignment(a) for a in results]}
 
@@ -157,42 +157,38 @@ async def _get_assignment(call: Call, *, v1_shape: bool, ref: str) -> tuple[int,
     user_id = _path_user_id(call)
     workspace = await call.workspace()
     record = call.principal.can(TokenScope.EXPERIMENT)
-    (a,) = await seed000.assign_on_hot_path(
+    (a,) = await assign_on_hot_path(
         call.state, workspace, call.params[ref], [AssignmentRequest(user_id)], record=record
     )
     return 200, (_assignment_v1(a) if v1_shape else _assignment(a))
 
 
 async def _v1_create(call: Call) -> tuple[int, Any]:
-    body = call.parse(v1.AssignmentCreate)
+    body = call.parse(schemas.AssignmentCreate)
     call.require(TokenScope.EXPERIMENT)
     request = AssignmentRequest(body.user_id, body.attributes, body.force_variant, body.context)
     workspace = await call.workspace()
-    (a,) = await seed000.assign_on_hot_path(
-        call.state, workspace, str(body.experiment_id), [request]
-    )
+    (a,) = await assign_on_hot_path(call.state, workspace, str(body.experiment_id), [request])
     return (201 if a.in_experiment else 200), _assignment_v1(a)
 
 
 async def _v1_batch(call: Call) -> tuple[int, Any]:
-    body = call.parse(v1.BatchCreate)
+    body = call.parse(schemas.BatchCreate)
     call.require(TokenScope.EXPERIMENT)
     requests = [AssignmentRequest(u, {}, None, body.context) for u in body.user_ids]
     check_batch(requests)
     workspace = await call.workspace()
-    results = await seed000.assign_on_hot_path(
-        call.state, workspace, str(body.experiment_id), requests
-    )
+    results = await assign_on_hot_path(call.state, workspace, str(body.experiment_id), requests)
     return 200, [_assignment_v1(a) for a in results]
 
 
 async def _evaluate(call: Call) -> tuple[int, Any]:
-    body = call.parse(v1.EvaluateBody)
+    body = call.parse(schemas.EvaluateBody)
     call.require(TokenScope.EXPERIMENT)
     workspace = await call.workspace()
     plain = AssignmentRequest(body.user_id, body.attributes, None, body.context)
     configs = await call.plane.running(workspace)
-    results = await seed000.assign_pairs(call.state, [(c, plain) for c in configs])
+    results = await assign_pairs(call.state, [(c, plain) for c in configs])
     return 200, {
         "user_id": body.user_id,
         "assignments": {a.experiment_key: _assignment_v1(a) for a in results},

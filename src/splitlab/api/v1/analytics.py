@@ -10,11 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from splitlab.analytics import service
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep
+from splitlab.api.deps import Reader, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
 from splitlab.api.v1.events import EventRead
 from splitlab.events.schemas import Text
 from splitlab.experiments import service as experiments
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.base import MAX_ID
 
 router = APIRouter(prefix="/analytics", tags=["v1: analytics"])

@@ -6,36 +6,20 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field
 
-from splitlab.api.assignments import (
-    AssignmentRead,
-    PathUserId,
-    UserId,
-    assign_on_hot_path,
-    assign_pairs,
-)
-from splitlab.api.deps import Reader, SdkReader, SessionDep, WorkspaceDep, Writer, get_plane
+from splitlab.api.assignments import AssignmentRead, PathUserId
+from splitlab.api.deps import Reader, SdkReader, WorkspaceDep, Writer, get_plane
 from splitlab.api.sdk import payload_response
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
-from splitlab.assignment.service import MAX_BATCH, AssignmentRequest, check_batch
+from splitlab.assignment.schemas import AssignmentCreate, BatchCreate, EvaluateBody
+from splitlab.assignment.service import AssignmentRequest, check_batch
 from splitlab.auth.tokens import Scope
+from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs
+from splitlab.runtime.unit_of_work import SessionDep
 
 router = APIRouter(tags=["v1: assignments"])
-
-
-class AssignmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    experiment_id: StrictInt | StrictStr = Field(description="Integer id (or key)")
-    user_id: UserId
-    context: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Request context (ip, user_agent, page, …); also targetable",
-    )
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    force_variant: str | None = None
 
 
 class AssignmentReadV1(AssignmentRead):
@@ -52,22 +36,6 @@ class ExposureRead(BaseModel):
     bucket_version: int
     context: dict[str, Any]
     assigned_at: datetime
-
-
-class BatchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    experiment_id: StrictInt | StrictStr
-    user_ids: list[UserId] = Field(min_length=1, max_length=MAX_BATCH)
-    context: dict[str, Any] = Field(default_factory=dict)
-
-
-class EvaluateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: UserId
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
 
 
 class Evaluation(BaseModel):

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from splitlab.analytics import data_management
-from splitlab.api.deps import Admin, SessionDep, WorkspaceDep
+from splitlab.api.deps import Admin, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.workspaces import service as workspaces
 
 router = APIRouter(prefix="/data-management", tags=["v1: data management"])

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from splitlab.api.deps import SdkWriter, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import SdkWriter, WorkspaceDep, Writer
 from splitlab.api.v1.common import ERRORS
 from splitlab.errors import PayloadTooLarge
 from splitlab.events import service
 from splitlab.events.schemas import EventIn
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.models import Event
 
 router = APIRouter(prefix="/events", tags=["v1: events"])

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import to_changes
 from splitlab.api.schemas import (
     ExperimentBodyBase,
@@ -20,6 +20,7 @@ from splitlab.errors import ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.model import ExperimentStatus, parse_status, resolve_inactive
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSpec, VariantSpec
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.models import Experiment
 
 router = APIRouter(prefix="/experiments", tags=["v1: experiments"])

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from splitlab.api.deps import SdkWriter, SessionDep, WorkspaceDep
+from splitlab.api.deps import SdkWriter, WorkspaceDep
 from splitlab.api.v1.common import ERRORS
 from splitlab.api.v1.events import batch_body
 from splitlab.assignment import exposures as service
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.base import utcnow
 
 router = APIRouter(prefix="/exposures", tags=["v1: exposures"])

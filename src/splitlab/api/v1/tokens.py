@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
-from splitlab.api.deps import Admin, SessionDep, get_settings, workspace_for
+from splitlab.api.deps import Admin, workspace_for
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.auth import service
 from splitlab.auth.tokens import Scope
+from splitlab.runtime.unit_of_work import SessionDep, get_settings
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import ApiToken
 from splitlab.workspaces import service as workspaces

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitlab.api.deps import Reader, SessionDep, WorkspaceDep, Writer
+from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.schemas import JsonObject
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
+from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.models import User
 from splitlab.users import service
 
