@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from splitlab import __version__
 from splitlab.api import (
     assignments,
+    docs,
     experiments,
     handlers,
     metrics,
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Splitlab",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/api/v1/docs",
+        docs_url=None,  # docs.install: Swagger UI from this process, not a CDN
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1.router)
     app.include_router(sdk.router)
-    dashboard.install(app)
+    docs.install(app)
+    dashboard.install(app, static=[docs.assets_mount()])
     app.state.metrics.registry.register(RequestPathCollector(app.state))
     return app
