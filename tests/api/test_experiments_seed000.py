@@ -333,3 +333,25 @@ def test_lifecycle_events_are_stored_per_experiment(client: TestClient, db: Data
     create(client)
     client.post("/api/experiments/checkout-test/start")
     assert count_rows(db, LifecycleEvent) == 2
+
+
+def test_a_concluded_experiment_s_analysis_can_no_longer_change(client: TestClient) -> None:
+    client.post("/api/experiments/", json=experiment_body())
+    client.post("/api/experiments/checkout-test/start")
+    client.post("/api/experiments/checkout-test/conclude", json={"winning_variant": "treatment"})
+    for change in (
+        {"config": {"confidence_level": 0.9}},
+        {"config": {"cuped": False}},
+        {"targeting": {"percentage": 50}},
+        {"end_date": "2030-01-01T00:00:00Z"},
+    ):
+        response = client.put("/api/experiments/checkout-test", json=change)
+        assert response.status_code == 409, change
+        assert response.json()["code"] == "experiment_locked"
+        assert "record of its decision" in response.json()["error"]
+    config = client.get("/api/experiments/checkout-test").json()["config"]
+    assert (config["confidence_level"], config["cuped"]) == (0.95, True)
+    # What it was called and why may still be written down.
+    edited = client.put("/api/experiments/checkout-test", json={"description": "Green won"})
+    assert edited.status_code == 200
+    assert edited.json()["description"] == "Green won"

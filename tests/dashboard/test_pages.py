@@ -483,3 +483,54 @@ def test_a_completed_experiment_cannot_be_edited(app_client: TestClient) -> None
     assert response.status_code == 409
     saved = app_client.get("/api/experiments/checkout-test", headers=API).json()
     assert saved["config"]["confidence_level"] == 0.95
+
+
+def test_the_headline_is_the_primary_metric_wherever_it_is_listed(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    url = "/api/experiments/checkout-test/metric-definitions"
+    for name, role in (("clicks", None), ("purchase", "primary")):
+        body = {"name": name, "event_type": name, "kind": "conversion", "role": role}
+        assert app_client.post(url, json=body, headers=API).status_code == 201
+    app_client.post("/api/experiments/checkout-test/start", headers=API)
+    users = [{"user_id": f"u{i}"} for i in range(40)]
+    batch = {"users": users}
+    app_client.post("/api/experiments/checkout-test/assignments/batch", json=batch, headers=API)
+    events = [
+        {"event_id": f"{event}-{i}", "user_id": f"u{i}", "event_type": event}
+        for i in range(40)
+        for event in ("clicks", "purchase")
+        if i % 3 == 0
+    ]
+    sent = app_client.post("/api/v1/events/batch", json={"events": events}, headers=API)
+    assert sent.status_code in (200, 201, 207), sent.text
+    # "clicks" is listed first; "purchase" was made primary after it.
+    results = app_client.get("/api/experiments/checkout-test/results", headers=API).json()
+    assert results["metrics"][0]["name"] == "clicks"
+    assert results["primary_metric"] == "purchase"
+    row = app_client.get("/").text.split('href="/experiments/checkout-test"')[1].split("</tr>")[0]
+    assert "purchase, not significant" in row
+    assert "clicks" not in row
+
+
+def test_a_started_experiment_s_variants_fail_to_change_as_through_the_api(
+    app_client: TestClient,
+) -> None:
+    sign_in(app_client, ADMIN_SECRET)
+    app_client.post("/api/experiments/", json=experiment_body(), headers=API)
+    app_client.post("/api/experiments/checkout-test/start", headers=API)
+    edit = app_client.get("/experiments/checkout-test/edit").text
+    # A browser never sends the locked fieldset; a hand-made POST that does is refused, not
+    # silently dropped: the service's own rule, in its own words, beside the variants.
+    form = base_form(csrf_of(edit), name="Checkout test", key="checkout-test")
+    response = app_client.post("/experiments/checkout-test/edit", data=form)
+    assert response.status_code == 422
+    api = app_client.put(
+        "/api/experiments/checkout-test",
+        json={"variants": [{"key": "a", "allocation": 50}, {"key": "b", "allocation": 50}]},
+        headers=API,
+    )
+    assert api.status_code == 409
+    assert api.json()["error"] in response.text
+    variants = app_client.get("/api/experiments/checkout-test", headers=API).json()["variants"]
+    assert [v["key"] for v in variants] == ["control", "treatment"]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope
 from splitlab.config import Settings
-from splitlab.errors import NotFound, PermissionDenied
+from splitlab.errors import PermissionDenied
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.models import Workspace
 from splitlab.workspaces import service as workspaces
@@ -70,17 +70,13 @@ Admin = Annotated[Principal, require(Scope.ADMIN)]
 def workspace_for(
     session: Session, settings: Settings, principal: Principal, requested: str | None
 ) -> Workspace:
-    """The workspace a call acts in.
-
-    A workspace-bound token always acts in its own (naming another is a 404, never a leak); an
-    unbound token acts in the one it names, or the default workspace.
-    """
-    if principal.workspace_id is not None:
-        workspace = workspaces.get_by_id(session, principal.workspace_id)
-        if workspace is None or (requested is not None and requested != workspace.key):
-            raise NotFound("Workspace not found", code="workspace_not_found")
-        return workspace
-    return workspaces.require(session, requested or settings.default_workspace)
+    """The workspace a call acts in (``workspaces.for_caller``): the caller's own if bound."""
+    return workspaces.for_caller(
+        session,
+        bound_to=principal.workspace_id,
+        requested=requested,
+        default=settings.default_workspace,
+    )
 
 
 async def get_workspace(

@@ -36,7 +36,6 @@ from splitlab.experiments.model import (
     ExperimentStatus,
     LegacyStatus,
     legacy_statuses,
-    resolve_inactive,
     to_legacy,
 )
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentChanges, ExperimentSpec
@@ -292,10 +291,13 @@ def create(
                 code="invalid_status",
             )
         status = ExperimentStatus.RUNNING if word is LegacyStatus.ACTIVE else status
-    if principal.workspace_id is not None:
-        workspace = workspace_for(session, settings, principal, payload.workspace_id)
-    else:
-        workspace = workspaces.ensure(session, payload.workspace_id)
+    workspace = workspaces.for_caller(
+        session,
+        bound_to=principal.workspace_id,
+        requested=payload.workspace_id,
+        default=settings.default_workspace,
+        create=True,
+    )
     experiment = service.create_experiment(
         session,
         workspace,
@@ -328,33 +330,20 @@ def change_status(
         payload = LegacyStatusChange.model_validate(body)
     except ValidationError as exc:
         raise bad_request_from(exc) from None
-    word = _legacy_word(payload.status)
+    _legacy_word(payload.status)  # seed 003's three words only
     workspace, ref = _locate(session, settings, principal, payload)
-
-    experiment = service.get_experiment(session, workspace, ref)
-    current = ExperimentStatus(experiment.status)
-    target = {
-        LegacyStatus.ACTIVE: ExperimentStatus.RUNNING,
-        LegacyStatus.COMPLETED: ExperimentStatus.COMPLETED,
-        LegacyStatus.INACTIVE: resolve_inactive(current),
-    }[word]
-    if target is not current:
-        experiment = service.change_status(
-            session,
-            workspace,
-            experiment.id,
-            target,
-            actor=principal.actor,
-            preserve_dates=payload.preserve_dates,
-        )
-    if "metrics" in payload.model_fields_set:
-        experiment = service.update_experiment(
-            session,
-            workspace,
-            experiment.id,
-            ExperimentChanges(metrics=payload.metrics),
-            actor=principal.actor,
-        )
+    experiment = service.revise(
+        session,
+        workspace,
+        ref,
+        ExperimentChanges(metrics=payload.metrics)
+        if "metrics" in payload.model_fields_set
+        else None,
+        payload.status,
+        actor=principal.actor,
+        preserve_dates=payload.preserve_dates,
+        unknown_status=lambda _: BadRequest(INVALID_STATUS, code="invalid_status"),
+    )
     return LegacyExperiment.of(experiment, workspace.key)
 
 

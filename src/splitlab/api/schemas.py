@@ -8,8 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSettings
-from splitlab.storage.base import MAX_INT
+from splitlab.experiments.schemas import (
+    KEY_PATTERN,
+    ExperimentSettings,
+    SettingsChanges,
+    settings_of,
+)
 from splitlab.storage.models import Experiment, LifecycleEvent
 
 #: Deeper free-form JSON than any real config or property bag; deeper still cannot be serialised.
@@ -43,18 +47,8 @@ class ErrorBody(BaseModel):
     details: Any | None = None
 
 
-class SettingsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sticky_bucketing: bool | None = None
-    override_enabled: bool | None = None
-    min_sample_size: int | None = Field(default=None, ge=1, le=MAX_INT)
-    confidence_level: float | None = Field(default=None, gt=0.5, lt=1)
-    hash_seed: str | None = Field(default=None, max_length=200)
-    bucket_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    sequential_testing: bool | None = None
-    cuped: bool | None = None
-    minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
+class SettingsPatch(SettingsChanges):
+    """A partial edit of ``config``: only the settings sent change."""
 
 
 class ExperimentBodyBase(BaseModel):
@@ -117,17 +111,7 @@ class ExperimentReadBase(BaseModel):
             "status": experiment.status,
             "workspace": workspace_key,
             "targeting": experiment.targeting or {},
-            "config": ExperimentSettings(
-                sticky_bucketing=experiment.sticky_bucketing,
-                override_enabled=experiment.override_enabled,
-                min_sample_size=experiment.min_sample_size,
-                confidence_level=experiment.confidence_level,
-                hash_seed=experiment.hash_seed,
-                bucket_version=experiment.bucket_version,
-                sequential_testing=experiment.sequential_testing,
-                cuped=experiment.cuped,
-                minimum_detectable_effect=experiment.minimum_detectable_effect,
-            ),
+            "config": settings_of(experiment),
             "start_date": experiment.start_date,
             "end_date": experiment.end_date,
             "winning_variant": experiment.winning_variant,
@@ -163,6 +147,4 @@ class LifecycleEventRead(BaseModel):
 
 
 def settings_changes(patch: SettingsPatch | None) -> dict[str, Any]:
-    if patch is None:
-        return {}
-    return {field: getattr(patch, field) for field in patch.model_fields_set}
+    return {} if patch is None else patch.sent()

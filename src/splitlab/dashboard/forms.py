@@ -89,6 +89,18 @@ class ExperimentForm:
             cuped=form.get("cuped") == "on",
         )
 
+    #: The settings this form edits (not the hash seed or bucket version, which it never shows).
+    SETTING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sticky_bucketing",
+            "override_enabled",
+            "sequential_testing",
+            "cuped",
+            "confidence_level",
+            "min_sample_size",
+            "minimum_detectable_effect",
+        }
+    )
     #: The targeting fields this form edits; an edit keeps any other as it was.
     TARGETING_FIELDS: ClassVar[frozenset[str]] = frozenset({"percentage", "roles", "condition"})
 

@@ -284,7 +284,11 @@ def _headline(session: Session, viewer: Viewer, key: str) -> dict[str, Any] | No
     results = _results(session, viewer, key)
     if not results["metrics"]:
         return None
-    primary = results["metrics"][0]
+    # The headline is the verdict's metric: the primary one, wherever it is in the list.
+    primary = next(
+        (m for m in results["metrics"] if m["name"] == results.get("primary_metric")),
+        results["metrics"][0],
+    )
     best = None
     for comparison in primary.get("comparisons", []):
         lift = comparison.get("relative_lift")
@@ -464,22 +468,18 @@ def update_experiment(
             "description": spec.description,
             "hypothesis": spec.hypothesis,
             "targeting": {**kept, **spec.targeting},
-            "sticky_bucketing": spec.settings.sticky_bucketing,
-            "override_enabled": spec.settings.override_enabled,
-            "min_sample_size": spec.settings.min_sample_size,
-            "confidence_level": spec.settings.confidence_level,
-            "minimum_detectable_effect": spec.settings.minimum_detectable_effect,
-            "sequential_testing": spec.settings.sequential_testing,
-            "cuped": spec.settings.cuped,
+            **spec.settings.model_dump(include=set(ExperimentForm.SETTING_FIELDS)),
         }
-        if experiment.status == ExperimentStatus.DRAFT.value:
+        if spec.variants:
+            # Sent (a draft's form; a started one's are disabled and not sent): the service
+            # refuses a change once the experiment has started, as it does through the API.
             configs = {v.key: v.config or {} for v in experiment.variants}
             changes["variants"] = [
                 v if v.config else v.model_copy(update={"config": configs.get(v.key, {})})
-                for v in spec.variants or []
+                for v in spec.variants
             ]
-            if spec.key:
-                changes["key"] = spec.key
+        if spec.key:
+            changes["key"] = spec.key
         try:
             with session.begin_nested():
                 updated = experiments.update_experiment(

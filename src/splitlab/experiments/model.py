@@ -80,3 +80,11 @@ def parse_status(word: str) -> ExperimentStatus | None:
 def resolve_inactive(current: ExperimentStatus) -> ExperimentStatus:
     """``inactive`` asked of an experiment: a draft stays a draft, anything else pauses."""
     return S.DRAFT if current is S.DRAFT else S.PAUSED
+
+
+def target_status(word: str, current: ExperimentStatus) -> ExperimentStatus | None:
+    """Where a status word asked of an experiment in ``current`` takes it, in any dialect
+    (``inactive``: a draft stays a draft, anything else pauses); None if the word is unknown."""
+    if word.strip().lower() == LegacyStatus.INACTIVE:
+        return resolve_inactive(current)
+    return parse_status(word)

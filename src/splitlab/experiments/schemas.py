@@ -68,15 +68,12 @@ class ExperimentSpec(BaseModel):
     metrics: dict[str, Any] | None = None
 
 
-class ExperimentChanges(BaseModel):
-    """A partial edit: only the fields the client actually sent (``model_fields_set``) apply."""
+class SettingsChanges(BaseModel):
+    """A partial edit of :class:`ExperimentSettings`: the same fields and bounds, none required
+    (only those sent, ``model_fields_set``, apply)."""
 
-    key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = None
-    hypothesis: str | None = None
-    variants: list[VariantSpec] | None = None
-    targeting: dict[str, Any] | None = None
+    model_config = ConfigDict(extra="forbid")
+
     sticky_bucketing: bool | None = None
     override_enabled: bool | None = None
     min_sample_size: int | None = Field(default=None, ge=1, le=MAX_INT)
@@ -86,6 +83,34 @@ class ExperimentChanges(BaseModel):
     sequential_testing: bool | None = None
     cuped: bool | None = None
     minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
+
+    def sent(self) -> dict[str, Any]:
+        """The settings the client sent, by name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+#: Every setting's name, in one place: what is stored, read back, edited and shown.
+SETTING_FIELDS: tuple[str, ...] = tuple(ExperimentSettings.model_fields)
+
+
+def settings_of(experiment: Any) -> ExperimentSettings:
+    """The stored settings of an experiment (any object with the settings as attributes)."""
+    return ExperimentSettings.model_validate(
+        {name: getattr(experiment, name) for name in SETTING_FIELDS}
+    )
+
+
+class ExperimentChanges(SettingsChanges):
+    """A partial edit: only the fields the client actually sent (``model_fields_set``) apply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    hypothesis: str | None = None
+    variants: list[VariantSpec] | None = None
+    targeting: dict[str, Any] | None = None
     start_date: AwareDatetime | None = None
     end_date: AwareDatetime | None = None
     variant_ref: str | None = Field(default=None, max_length=200)

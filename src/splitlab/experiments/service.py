@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from splitlab.assignment.cache import mark_changed
 from splitlab.assignment.config import validate_targeting
-from splitlab.errors import ValidationFailed
+from splitlab.errors import AppError, ValidationFailed
 from splitlab.experiments import repository
 from splitlab.experiments.errors import (
     DuplicateExperiment,
@@ -25,8 +26,13 @@ from splitlab.experiments.errors import (
     ExperimentNotFound,
     IllegalTransition,
 )
-from splitlab.experiments.model import ACTIONS, TRANSITIONS, ExperimentStatus
-from splitlab.experiments.schemas import ExperimentChanges, ExperimentSpec, VariantSpec
+from splitlab.experiments.model import ACTIONS, TRANSITIONS, ExperimentStatus, target_status
+from splitlab.experiments.schemas import (
+    SETTING_FIELDS,
+    ExperimentChanges,
+    ExperimentSpec,
+    VariantSpec,
+)
 from splitlab.storage.base import utcnow
 from splitlab.storage.models import Experiment, LifecycleEvent, Variant, Workspace
 
@@ -218,16 +224,8 @@ def create_experiment(
         hypothesis=spec.hypothesis,
         status=S.DRAFT.value,
         targeting=spec.targeting,
-        sticky_bucketing=spec.settings.sticky_bucketing,
-        override_enabled=spec.settings.override_enabled,
-        min_sample_size=spec.settings.min_sample_size,
-        confidence_level=spec.settings.confidence_level,
-        sequential_testing=spec.settings.sequential_testing,
-        cuped=spec.settings.cuped,
-        minimum_detectable_effect=spec.settings.minimum_detectable_effect,
-        hash_seed=spec.settings.hash_seed,
+        **spec.settings.model_dump(),
         hash_version=2,
-        bucket_version=spec.settings.bucket_version,
         variant_ref=spec.variant_ref,
         metrics=spec.metrics,
         start_date=spec.start_date,
@@ -280,15 +278,8 @@ def _apply_variants(session: Session, experiment: Experiment, specs: list[Varian
     experiment.variants = kept
 
 
-_SETTING_FIELDS = (
-    "sticky_bucketing",
-    "override_enabled",
-    "min_sample_size",
-    "confidence_level",
-    "sequential_testing",
-    "cuped",
-    "minimum_detectable_effect",
-)
+#: The settings an edit simply sets (the hash seed and bucket version have rules of their own).
+_SETTING_FIELDS = tuple(f for f in SETTING_FIELDS if f not in ("hash_seed", "bucket_version"))
 _PLAIN_FIELDS = (
     "name",
     "description",
@@ -299,6 +290,13 @@ _PLAIN_FIELDS = (
     "variant_ref",
     "metrics",
     *_SETTING_FIELDS,
+)
+
+
+#: What decides an experiment's results: fixed once it is completed or cancelled (its name,
+#: description, hypothesis and free-form metrics may still be edited).
+FROZEN_WHEN_FINAL = frozenset(
+    {*SETTING_FIELDS, "key", "targeting", "variants", "start_date", "end_date"}
 )
 
 
@@ -372,6 +370,12 @@ def update_experiment(
             _apply_variants(session, experiment, specs)
             diff["variants"] = {"from": before, "to": after}
 
+    frozen = sorted(diff.keys() & FROZEN_WHEN_FINAL) if status.is_final else []
+    if frozen:
+        raise ExperimentLocked(
+            f"A {status.value} experiment's results are the record of its decision: "
+            f"{', '.join(frozen)} can no longer change"
+        )
     if diff:
         experiment.updated_at = utcnow()
         _flush_unique(session)
@@ -439,6 +443,37 @@ def change_status(
         notes=notes,
     )
     return experiment
+
+
+def revise(
+    session: Session,
+    workspace: Workspace,
+    ref: str | int,
+    changes: ExperimentChanges | None,
+    status_word: str | None,
+    *,
+    actor: str | None,
+    preserve_dates: bool = False,
+    unknown_status: Callable[[str], AppError],
+) -> Experiment:
+    """An edit and a status change asked in one request (seed 001's PUT, seed 003's PATCH), in
+    one order: the edit first (variants can only change while a draft, before it starts), then
+    the move, if the word asks for one. ``unknown_status`` is the dialect's error for a word
+    no status has; both happen in the caller's transaction, or neither."""
+    experiment = get_experiment(session, workspace, ref)
+    if changes is not None and changes.model_fields_set:
+        experiment = update_experiment(session, workspace, experiment.id, changes, actor=actor)
+    if status_word is None:
+        return experiment
+    current = S(experiment.status)
+    target = target_status(status_word, current)
+    if target is None:
+        raise unknown_status(status_word)
+    if target is current:
+        return experiment
+    return change_status(
+        session, workspace, experiment.id, target, actor=actor, preserve_dates=preserve_dates
+    )
 
 
 def start_experiment(

@@ -132,13 +132,11 @@ class ControlPlane:
     # -- where -------------------------------------------------------------------------------
 
     async def workspace(self, principal: Principal, requested: str | None) -> Workspace:
-        """As ``api.deps.workspace_for``: a bound token acts in its own workspace only."""
+        """``workspaces.for_caller``, from the cache: a bound token acts in its own only."""
         if principal.workspace_id is not None:
             workspace_id = principal.workspace_id
             found = await self._cached(("ws_id", workspace_id), _workspace_by_id(workspace_id))
-            if found is None or (requested is not None and requested != found.key):
-                raise NotFound("Workspace not found", code="workspace_not_found")
-            return found
+            return workspaces.own(found, requested)
         key = requested or self.settings.default_workspace
         found = await self._cached(("ws_key", key), _workspace_by_key(key))
         if found is None:

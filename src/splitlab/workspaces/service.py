@@ -46,5 +46,30 @@ def ensure(session: Session, key: str, name: str | None = None) -> Workspace:
     return workspace
 
 
+def own(found: Workspace | None, requested: str | None) -> Workspace:
+    """A bound caller's workspace, ``found`` by its id: naming any other is a 404, never a
+    sign that the other exists."""
+    if found is None or (requested is not None and requested != found.key):
+        raise NotFound("Workspace not found", code="workspace_not_found")
+    return found
+
+
+def for_caller(
+    session: Session,
+    *,
+    bound_to: int | None,
+    requested: str | None,
+    default: str,
+    create: bool = False,
+) -> Workspace:
+    """The workspace a call acts in: a caller bound to a workspace only ever its own; an
+    unbound one the workspace it names, or ``default``; with ``create`` (seed 003's clients,
+    which name theirs freely) made on first use."""
+    if bound_to is not None:
+        return own(get_by_id(session, bound_to), requested)
+    key = requested or default
+    return ensure(session, key) if create else require(session, key)
+
+
 def list_all(session: Session) -> list[Workspace]:
     return list(session.scalars(select(Workspace).order_by(Workspace.id)))

@@ -18,7 +18,7 @@ from splitlab.api.schemas import (
 from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.errors import ValidationFailed
 from splitlab.experiments import service
-from splitlab.experiments.model import ExperimentStatus, parse_status, resolve_inactive
+from splitlab.experiments.model import ExperimentStatus, parse_status
 from splitlab.experiments.schemas import KEY_PATTERN, ExperimentSpec, VariantSpec
 from splitlab.runtime.unit_of_work import SessionDep
 from splitlab.storage.models import Experiment
@@ -94,14 +94,18 @@ def _specs(variants: list[VariantInV1] | None) -> list[VariantSpec] | None:
     ]
 
 
+def _unknown_status(word: str) -> ValidationFailed:
+    allowed = ", ".join(s.value.upper() for s in ExperimentStatus)
+    return ValidationFailed(
+        f"status: unknown status '{word}' (use one of {allowed}, or ACTIVE / INACTIVE)",
+        details=[{"loc": ["body", "status"], "msg": "unknown status", "type": "enum"}],
+    )
+
+
 def _status(word: str) -> ExperimentStatus:
     parsed = parse_status(word)
     if parsed is None:
-        allowed = ", ".join(s.value.upper() for s in ExperimentStatus)
-        raise ValidationFailed(
-            f"status: unknown status '{word}' (use one of {allowed}, or ACTIVE / INACTIVE)",
-            details=[{"loc": ["body", "status"], "msg": "unknown status", "type": "enum"}],
-        )
+        raise _unknown_status(word)
     return parsed
 
 
@@ -169,21 +173,15 @@ def update_experiment(
     workspace: WorkspaceDep,
 ) -> ExperimentReadV1:
     """Edit fields and/or change status (``"ACTIVE"`` starts it) in one transaction."""
-    experiment = service.update_experiment(
+    experiment = service.revise(
         session,
         workspace,
         experiment_id,
         to_changes(body, _specs(body.variants)),
+        body.status,
         actor=principal.actor,
+        unknown_status=_unknown_status,
     )
-    if body.status is not None:
-        target = _status(body.status)
-        if body.status.strip().lower() == "inactive":
-            target = resolve_inactive(ExperimentStatus(experiment.status))
-        if target.value != experiment.status:
-            experiment = service.change_status(
-                session, workspace, experiment.id, target, actor=principal.actor
-            )
     return ExperimentReadV1.of(experiment, workspace.key)
 
 
