@@ -400,3 +400,73 @@ def test_a_win_at_low_power_says_what_the_power_means(client: TestClient) -> Non
     assert body["statistical_power"] < 0.5
     assert "likely smaller than measured" in body["recommendation"]
     assert f"only {body['statistical_power'] * 100:.0f}%" in body["recommendation"]
+
+
+def _quoted_interval(recommendation: str) -> tuple[float, float]:
+    import re
+
+    found = re.search(r"interval \[([-+][\d.e+-]+)( pp)?, ([-+][\d.e+-]+)( pp)?\]", recommendation)
+    assert found, recommendation
+    scale = 0.01 if found.group(2) else 1.0
+    return float(found.group(1)) * scale, float(found.group(3)) * scale
+
+
+def test_an_improvement_over_a_control_without_conversions_is_not_harm_b1(
+    client: TestClient,
+) -> None:
+    """B1: control 0 conversions, treatment 45: "Stop treatment: it significantly harms"."""
+    assignments = _defined_experiment(client, 2000)
+    treated = [a["user_id"] for a in assignments if a["variant_key"] == "treatment"][:45]
+    events = [{"user_id": u, "event_type": "purchase"} for u in treated]
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    (comparison,) = body["metrics"][0]["comparisons"]
+    assert comparison["status"] == "non_positive_control_mean"
+    assert comparison["significant"] is True
+    assert body["winning_variant"] == "treatment"
+    assert body["recommendation"].startswith("Ship treatment: it improves bought by +")
+    assert "pp absolute" in body["recommendation"]
+    # The interval quoted is the one of the test that made it significant: it excludes 0.
+    low, high = _quoted_interval(body["recommendation"])
+    assert low == pytest.approx(comparison["absolute_ci"][0], abs=5e-5)
+    assert high == pytest.approx(comparison["absolute_ci"][1], abs=5e-5)
+    assert 0 < low < high
+
+
+def test_a_loss_shrinking_from_negative_is_an_improvement_b1(client: TestClient) -> None:
+    """B1: a profit metric going from -0.50 to -0.20 per user was called harm (its relative
+    lift, -60 %, has the sign of the negative control)."""
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    client.post(
+        f"/api/experiments/{KEY}/metric-definitions",
+        json={"name": "profit", "event_type": "order", "kind": "numeric"},
+    )
+    assignments = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"p{i}"} for i in range(600)]},
+    ).json()["assignments"]
+    rng = random.Random(3)
+    means = {"control": -0.50, "treatment": -0.20}
+    events = [
+        {
+            "user_id": a["user_id"],
+            "event_type": "order",
+            "properties": {"value": round(rng.gauss(means[a["variant_key"]], 0.3), 4)},
+        }
+        for a in assignments
+    ]
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+
+    body = client.get(f"/api/experiments/{KEY}/results").json()
+
+    (comparison,) = body["metrics"][0]["comparisons"]
+    assert comparison["absolute_lift"] == pytest.approx(0.30, abs=0.06)
+    assert comparison["significant"] is True
+    assert body["winning_variant"] == "treatment"
+    assert body["recommendation"].startswith("Ship treatment: it improves profit by +0.")
+    assert "absolute" in body["recommendation"]
+    low, high = _quoted_interval(body["recommendation"])
+    assert 0 < low < 0.30 < high

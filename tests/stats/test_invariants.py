@@ -130,5 +130,23 @@ def test_analyse_returns_a_status_for_any_data_without_raising(control, treatmen
         if comparison.status is Status.OK:
             assert 0.0 <= comparison.p_value <= 1.0
             assert 0.0 <= comparison.chance_to_beat_control <= 1.0
-        elif comparison.status is not Status.NON_POSITIVE_CONTROL_MEAN:
+        elif comparison.status.has_absolute:
+            assert 0.0 <= comparison.p_value <= 1.0
+            assert math.isnan(comparison.chance_to_beat_control)
+        else:
             assert math.isnan(comparison.p_value)
+
+
+@settings(max_examples=300)
+@given(small_stats, small_stats, st.booleans())
+def test_significance_and_the_absolute_interval_are_one_construction(control, treatment, seq):
+    """The verdict quotes the absolute interval beside the significance it reports: for one
+    treatment (nothing to adjust), p < alpha exactly when that interval excludes 0."""
+    result = analyse(control, [treatment], sequential=seq)
+    (c,) = result.comparisons
+    if not c.status.has_absolute or not math.isfinite(c.p_value):
+        return
+    low, high = c.absolute_ci
+    if min(abs(c.p_value - 0.05), abs(low), abs(high)) < 1e-9:
+        return  # on the boundary itself, rounding decides
+    assert c.significant == (low > 0 or high < 0), (c.p_value, low, high)

@@ -48,8 +48,33 @@ def test_zero_variance_in_both_arms_is_reported():
 def test_zero_variance_in_one_arm_is_still_testable():
     result = welch_test(SampleStats.from_values([2.0] * 5), NORMAL)
 
-    assert result.status is Status.OK
+    # The absolute test stands; the relative lift's delta-method interval would have zero width
+    # for the constant arm's part, so the status says the relative spread is not estimable.
+    assert result.status is Status.DEGENERATE_VARIANT
     assert 0 < result.p_value < 1
+    assert math.isfinite(result.relative_lift)
+    assert math.isnan(result.relative_ci[0])
+
+
+def test_a_treatment_without_conversions_is_not_a_certain_loss_b2():
+    """B2: a treatment mean of exactly 0 gave the relative lift a zero-width interval
+    [-100 %, -100 %], chance to beat control 0 and risk 1.0 while p = 0.32."""
+    from splitlab.stats import analyse
+
+    result = analyse(SampleStats.binomial(1000, 1), [SampleStats.binomial(1000, 0)])
+    comparison = result.comparisons[0]
+    assert comparison.status is Status.DEGENERATE_VARIANT
+    assert comparison.relative_lift == pytest.approx(-1.0)
+    assert all(math.isnan(x) for x in comparison.relative_ci)
+    assert math.isnan(comparison.chance_to_beat_control)
+    assert math.isnan(comparison.risk_treatment)
+    # The absolute test is the Welch test scipy gives on the same 0/1 values.
+    from scipy import stats as sps
+
+    control = [1.0] + [0.0] * 999
+    oracle = sps.ttest_ind([0.0] * 1000, control, equal_var=False)
+    assert comparison.p_value == pytest.approx(oracle.pvalue, rel=1e-9)
+    assert comparison.p_value > 0.3
 
 
 def test_zero_control_mean_keeps_the_absolute_result_but_not_the_relative():

@@ -33,11 +33,10 @@ def _pct(value: float | None) -> str:
 
 
 def _good(metric: MetricResult, comparison: ComparisonResult) -> bool:
-    lift = (
-        comparison.relative_lift
-        if comparison.relative_lift is not None
-        else comparison.absolute_lift
-    )
+    """Whether the treatment moved the metric in its good direction: the sign of the absolute
+    difference, which is always defined (a relative lift is NaN when the control's mean is 0,
+    and has the wrong sign when it is negative: -0.50 to -0.20 is +0.30, but "-60 %")."""
+    lift = comparison.absolute_lift
     if lift is None or not math.isfinite(lift):
         return False
     return (lift > 0) == metric.higher_is_better
@@ -47,19 +46,32 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:+.4g}"
 
 
-def _lift(c: ComparisonResult) -> str:
-    """The relative lift, or the absolute one when the control's mean is 0 (no ratio)."""
-    if c.relative_lift is not None and math.isfinite(c.relative_lift):
+def _difference(metric: MetricResult, value: float | None) -> str:
+    """An absolute difference in the metric's unit: percentage points for a conversion rate."""
+    if value is not None and math.isfinite(value) and metric.kind == "conversion":
+        return f"{value * 100:+.2f} pp"
+    return _number(value)
+
+
+def _relative_known(c: ComparisonResult) -> bool:
+    return c.relative_lift is not None and math.isfinite(c.relative_lift)
+
+
+def _lift(metric: MetricResult, c: ComparisonResult) -> str:
+    """The relative lift, or the absolute difference when there is no ratio (control mean 0)."""
+    if _relative_known(c):
         return _pct(c.relative_lift)
-    return f"{_number(c.absolute_lift)} absolute"
+    return f"{_difference(metric, c.absolute_lift)} absolute"
 
 
-def _interval(c: ComparisonResult) -> str:
-    if c.relative_lift is not None and math.isfinite(c.relative_lift):
-        low, high = c.relative_ci
-        return f"[{_pct(low)}, {_pct(high)}]"
+def _evidence(metric: MetricResult, c: ComparisonResult, confidence: str) -> str:
+    """The interval the verdict quotes: the absolute difference's, from the same test as the
+    p-value that made it significant (one construction: they can never disagree)."""
     low, high = c.absolute_ci
-    return f"[{_number(low)}, {_number(high)}]"
+    interval = f"{confidence} interval [{_difference(metric, low)}, {_difference(metric, high)}]"
+    if _relative_known(c):
+        return f"{_difference(metric, c.absolute_lift)}, {interval}"
+    return interval
 
 
 _UNUSABLE = {
@@ -178,7 +190,7 @@ def _decide(
                     c.p_value_adjusted,
                     c.power,
                     f"Stop {c.variant_key}: it significantly harms the {what} {metric.name} "
-                    f"({_lift(c)}, {confidence} interval {_interval(c)}).",
+                    f"({_lift(metric, c)}; {_evidence(metric, c, confidence)}).",
                 )
 
     winners = [c for c in primary.comparisons if c.significant and _good(primary, c)]
@@ -199,7 +211,9 @@ def _decide(
         else min_sample_days
     )
     if winners:
-        best = max(winners, key=lambda c: abs(c.relative_lift or 0.0))
+        # Every winner moved the same metric the good way against the same control: the largest
+        # difference is the largest improvement (and, unlike the ratio, always defined).
+        best = max(winners, key=lambda c: abs(c.absolute_lift or 0.0))
         if short:
             needed = ", ".join(f"{k} has {n:,}" for k, n in short.items())
             return Verdict(
@@ -208,7 +222,7 @@ def _decide(
                 best.p_value_adjusted,
                 power,
                 f"Keep running: {best.variant_key} looks better on {primary.name} "
-                f"({_lift(best)}), but every variant needs "
+                f"({_lift(primary, best)}), but every variant needs "
                 f"{experiment.min_sample_size:,} users before a winner is named "
                 f"({needed}){_more_days(min_sample_days)}.",
             )
@@ -226,8 +240,8 @@ def _decide(
             True,
             best.p_value_adjusted,
             power,
-            f"Ship {best.variant_key}: it improves {primary.name} by {_lift(best)} "
-            f"({confidence} interval {_interval(best)}) with no guardrail harmed.{caution}",
+            f"Ship {best.variant_key}: it improves {primary.name} by {_lift(primary, best)} "
+            f"({_evidence(primary, best, confidence)}) with no guardrail harmed.{caution}",
         )
     if short:
         needed = ", ".join(f"{k} has {n:,}" for k, n in short.items())

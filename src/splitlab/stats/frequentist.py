@@ -76,8 +76,9 @@ class FrequentistResult:
     """One treatment-vs-control comparison.
 
     When ``status`` is ``non_positive_control_mean`` the absolute lift, interval and p-value are
-    still valid; only the relative lift and its interval are NaN. Any other non-``ok`` status leaves
-    every statistic NaN.
+    still valid; only the relative lift and its interval are NaN. With ``degenerate_variant`` the
+    relative lift is reported but its interval is NaN. Any other non-``ok`` status leaves every
+    statistic NaN.
     """
 
     status: Status
@@ -101,8 +102,16 @@ class FrequentistResult:
         return self.p_value < 1.0 - self.confidence_level
 
 
-def _status(mc: FloatArray, nc: FloatArray, nt: FloatArray, se: FloatArray) -> npt.NDArray[np.str_]:
+def _status(
+    mc: FloatArray,
+    nc: FloatArray,
+    nt: FloatArray,
+    se: FloatArray,
+    degenerate: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.str_]:
     status = np.full(mc.shape, Status.OK.value, dtype="<U32")
+    if degenerate is not None:
+        status[degenerate] = Status.DEGENERATE_VARIANT.value
     status[~(mc > 0)] = Status.NON_POSITIVE_CONTROL_MEAN.value
     status[~(se > 0)] = Status.ZERO_VARIANCE.value
     status[(nc < 2) | (nt < 2)] = Status.INSUFFICIENT_DATA.value
@@ -187,9 +196,13 @@ def compare_moments(
         relative = mt / mc - 1.0
         relative_variance = vt / (mc**2 * nt) + vc * mt**2 / (mc**4 * nc)
         # A control mean so close to 0 that the ratio's variance overflows counts as 0.
-        status = _status(np.where(np.isfinite(relative_variance), mc, 0.0), nc, nt, se)
-        valid = (status == Status.OK.value) | (status == Status.NON_POSITIVE_CONTROL_MEAN.value)
+        status = _status(
+            np.where(np.isfinite(relative_variance), mc, 0.0), nc, nt, se, (vc == 0) | (vt == 0)
+        )
+        valid = np.isin(status, [s.value for s in Status if s.has_absolute])
         relative_ok = status == Status.OK.value
+        # All-equal values in one arm: the ratio itself is known, its delta-method spread is not.
+        relative_known = relative_ok | (status == Status.DEGENERATE_VARIANT.value)
 
         if sequential_tuning is None:
             two_sided = alternative == "two-sided"
@@ -220,7 +233,7 @@ def compare_moments(
         absolute_lift=keep(diff, valid),
         absolute_ci_lower=keep(abs_lo, valid),
         absolute_ci_upper=keep(abs_hi, valid),
-        relative_lift=keep(relative, relative_ok),
+        relative_lift=keep(relative, relative_known),
         relative_ci_lower=keep(rel_lo, relative_ok),
         relative_ci_upper=keep(rel_hi, relative_ok),
         relative_variance=keep(relative_variance, relative_ok),

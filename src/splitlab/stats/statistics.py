@@ -40,6 +40,9 @@ class Status(StrEnum):
 
     ``non_positive_control_mean`` means only the relative lift is undefined (control mean zero,
     negative, or too close to zero to divide by); absolute results are still reported.
+    ``degenerate_variant``: one variant's values are all equal (no conversions yet, say), so the
+    delta method gives the relative lift a zero-width interval; its interval and the Bayesian
+    figures (which rest on it) are left out, the absolute results are still reported.
     """
 
     OK = "ok"
@@ -47,6 +50,12 @@ class Status(StrEnum):
     INSUFFICIENT_DATA = "insufficient_data"
     ZERO_VARIANCE = "zero_variance"
     NON_POSITIVE_CONTROL_MEAN = "non_positive_control_mean"
+    DEGENERATE_VARIANT = "degenerate_variant"
+
+    @property
+    def has_absolute(self) -> bool:
+        """Whether the absolute lift, its interval and the p-value are reported."""
+        return self in (Status.OK, Status.NON_POSITIVE_CONTROL_MEAN, Status.DEGENERATE_VARIANT)
 
 
 def _variance(n: int, total: float, total_sq: float) -> float:
