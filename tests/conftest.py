@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +28,13 @@ from splitlab.storage.migrate import upgrade
 
 ADMIN_SECRET = "test-admin-secret-with-enough-entropy-0123456789"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Speed is measured by bench/, never by a test: on a shared, loaded machine a property test's
+# 200 ms deadline (or its "too slow" health check) failed runs that were correct.
+hypothesis_settings.register_profile(
+    "splitlab", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("splitlab")
 
 
 def require_service(name: str, env_var: str) -> str:
