@@ -36,6 +36,12 @@ def test_create_returns_a_draft_with_documented_config_defaults(client: TestClie
         "sequential_testing": False,
         "cuped": True,
         "minimum_detectable_effect": 0.05,
+        # Issue 18's analysis settings, at the values every experiment had before them.
+        "correction": "holm",
+        "planned_sample_size": None,
+        "sequential_tuning": None,
+        "prior_mean": 0.0,
+        "prior_stddev": 0.3,
     }
     assert isinstance(body["id"], int)
     assert body["created_at"].endswith("Z")

@@ -6,11 +6,12 @@ camelCase, ``allocation_pct`` or seed 003's status words.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from splitlab.experiments.model import ExperimentStatus
+from splitlab.stats import Correction
 from splitlab.storage.base import MAX_INT
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -48,6 +49,34 @@ class ExperimentSettings(BaseModel):
     minimum_detectable_effect: float = Field(
         default=0.05, gt=0, le=10, description="Relative lift the power figures are computed for"
     )
+    correction: Correction = Field(
+        default="holm",
+        description="P-value adjustment within each family of comparisons: the primary "
+        "metric's treatments, the secondary metrics', the guardrails' (holm, bh, bonferroni, "
+        "none)",
+    )
+    planned_sample_size: int | None = Field(
+        default=None,
+        ge=2,
+        le=MAX_INT,
+        description="Users the experiment is planned for; tunes the sequential test to them",
+    )
+    sequential_tuning: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e12,
+        description="The sequential test's tuning (users at which its intervals are narrowest); "
+        "default: planned_sample_size, else 5,000. Fix it before looking at the data",
+    )
+    prior_mean: float = Field(
+        default=0.0, ge=-10, le=10, description="Bayesian prior: mean of the relative lift"
+    )
+    prior_stddev: float | None = Field(
+        default=0.3,
+        gt=0,
+        le=100,
+        description="Bayesian prior: standard deviation of the relative lift; null = flat prior",
+    )
 
 
 class ExperimentSpec(BaseModel):
@@ -83,6 +112,11 @@ class SettingsChanges(BaseModel):
     sequential_testing: bool | None = None
     cuped: bool | None = None
     minimum_detectable_effect: float | None = Field(default=None, gt=0, le=10)
+    correction: Correction | None = None
+    planned_sample_size: int | None = Field(default=None, ge=2, le=MAX_INT)
+    sequential_tuning: float | None = Field(default=None, gt=0, le=1e12)
+    prior_mean: float | None = Field(default=None, ge=-10, le=10)
+    prior_stddev: float | None = Field(default=None, gt=0, le=100)
 
     def sent(self) -> dict[str, Any]:
         """The settings the client sent, by name."""
@@ -91,6 +125,12 @@ class SettingsChanges(BaseModel):
 
 #: Every setting's name, in one place: what is stored, read back, edited and shown.
 SETTING_FIELDS: tuple[str, ...] = tuple(ExperimentSettings.model_fields)
+#: The settings null is a value of (unset: the default tuning, a flat prior...).
+NULLABLE_SETTINGS = frozenset(
+    name
+    for name, field in ExperimentSettings.model_fields.items()
+    if type(None) in get_args(field.annotation)
+)
 
 
 def settings_of(experiment: Any) -> ExperimentSettings:

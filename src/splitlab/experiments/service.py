@@ -28,6 +28,7 @@ from splitlab.experiments.errors import (
 )
 from splitlab.experiments.model import ACTIONS, TRANSITIONS, ExperimentStatus, target_status
 from splitlab.experiments.schemas import (
+    NULLABLE_SETTINGS,
     SETTING_FIELDS,
     ExperimentChanges,
     ExperimentSpec,
@@ -330,7 +331,7 @@ def update_experiment(
     if "name" in sent and changes.name != experiment.name:
         _check_unique(session, workspace.id, key=None, name=changes.name, exclude=experiment.id)
     for field in _SETTING_FIELDS:
-        if field in sent and getattr(changes, field) is None:
+        if field in sent and getattr(changes, field) is None and field not in NULLABLE_SETTINGS:
             raise _invalid([field], f"{field} cannot be null")
     if "targeting" in sent:
         changes.targeting = changes.targeting or {}

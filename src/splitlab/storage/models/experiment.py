@@ -45,6 +45,14 @@ class Experiment(Base):
     sequential_testing: Mapped[bool] = mapped_column(Boolean, default=False)
     cuped: Mapped[bool] = mapped_column(Boolean, default=True)
     minimum_detectable_effect: Mapped[float] = mapped_column(Float, default=0.05)
+    correction: Mapped[str] = mapped_column(String(20), default="holm", server_default="holm")
+    planned_sample_size: Mapped[int | None] = mapped_column(Integer)
+    sequential_tuning: Mapped[float | None] = mapped_column(Float)
+    prior_mean: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # No default here: null (a flat prior) is a value, and the ORM leaves a None out of an
+    # INSERT when the column has a default. The service always sets it; migration 0009 gave
+    # the rows before it 0.3, the prior they were analysed with.
+    prior_stddev: Mapped[float | None] = mapped_column(Float)
 
     # Seed 003's free-form fields.
     variant_ref: Mapped[str | None] = mapped_column(String(200))
