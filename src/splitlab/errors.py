@@ -93,6 +93,42 @@ class ValidationFailed(AppError):
     code = "validation_error"
 
 
+class InvalidJson(ValidationFailed):
+    """A body that is not JSON, or not the JSON object a route takes: 422 like any invalid
+    input (seed 003's routes answer it with 400, as they answer every invalid request)."""
+
+    code = "invalid_json"
+
+    @classmethod
+    def of(cls, error: ValueError | RecursionError | None = None) -> InvalidJson:
+        """From the parser's error: where in the body it gave up, and why."""
+        if isinstance(error, RecursionError):
+            return cls(
+                "Request body is nested too deeply to parse",
+                details=[{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}],
+            )
+        position = getattr(error, "pos", getattr(error, "start", None))
+        reason = getattr(error, "msg", None) or getattr(error, "reason", None) or "not JSON"
+        where = f" at position {position}" if position is not None else ""
+        return cls(
+            f"Request body is not valid JSON ({reason}{where})",
+            details=[
+                {
+                    "loc": ["body"] if position is None else ["body", position],
+                    "msg": str(reason),
+                    "type": "json_invalid",
+                }
+            ],
+        )
+
+    @classmethod
+    def not_an_object(cls, expected: str = "a JSON object") -> InvalidJson:
+        return cls(
+            f"Request body must be {expected}",
+            details=[{"loc": ["body"], "msg": f"must be {expected}", "type": "json_invalid"}],
+        )
+
+
 class Unavailable(AppError):
     """The server is saturated or a dependency is down: retry after ``Retry-After`` seconds."""
 

@@ -123,8 +123,9 @@ SEED_000 = [
     Bad("variants not a list", "POST", f"{E}/", 422, {"key": "a", "name": "A", "variants": {}}),
     Bad("name is a number", "POST", f"{E}/", 422, {"key": "a", "name": 5}),
     Bad("name missing", "POST", f"{E}/", 422, {"key": "a"}),
-    Bad("body is an array", "POST", f"{E}/", 400, [1, 2]),
-    Bad("body is not JSON", "POST", f"{E}/", 400, Raw("{bad")),
+    # Seed 000 answers malformed input with 422, undecodable JSON included (invalid_json).
+    Bad("body is an array", "POST", f"{E}/", 422, [1, 2]),
+    Bad("body is not JSON", "POST", f"{E}/", 422, Raw("{bad")),
     Bad(
         "NaN allocation",
         "POST",

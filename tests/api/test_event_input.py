@@ -114,9 +114,9 @@ def test_an_integer_experiment_id_is_an_id_even_if_a_key_looks_the_same(
     assert [by_id[i] for i in body["event_ids"]] == [first["id"], other["id"]]
 
 
-def test_a_batch_nested_deeper_than_json_can_parse_is_400(client: TestClient) -> None:
+def test_a_batch_nested_deeper_than_json_can_parse_is_422(client: TestClient) -> None:
     deep = '{"user_id": "u", "event_type": "e", "properties": {"a": ' + "[" * 100_000
-    assert_error(post_raw(client, "/api/v1/events/batch", '{"events": [' + deep + "]}"), 400)
+    assert_error(post_raw(client, "/api/v1/events/batch", '{"events": [' + deep + "]}"), 422)
 
 
 @pytest.mark.parametrize("value", ["NaN", "1e400", "-Infinity"])

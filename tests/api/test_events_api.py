@@ -175,7 +175,8 @@ def test_batches_over_five_megabytes_are_413(client: TestClient) -> None:
 
 
 def test_batch_body_must_be_an_events_list(client: TestClient) -> None:
-    assert client.post("/api/v1/events/batch", json=[1, 2]).status_code == 400
+    response = client.post("/api/v1/events/batch", json=[1, 2])
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_json")
 
 
 def test_track_metric_for_the_users_own_variant(client: TestClient) -> None:

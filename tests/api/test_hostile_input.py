@@ -197,4 +197,36 @@ def test_a_batch_too_deep_to_parse_says_so(client: TestClient, path: str) -> Non
     )
     raw = '{"events": [' + item + "], " + '"exposures": [' + item + "]}"
     response = send(client, "POST", path, raw)
-    assert_refused(response, 400, "invalid_json", "nested too deeply")
+    assert_refused(response, 422, "invalid_json", "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/api/experiments/", 422),
+        ("POST", f"/api/experiments/{KEY}/assignments", 422),
+        ("POST", f"/api/experiments/{KEY}/assignments/batch", 422),
+        ("PUT", f"/api/experiments/{KEY}", 422),
+        ("POST", "/api/v1/experiments/", 422),
+        ("POST", "/api/v1/users/", 422),
+        ("POST", "/api/v1/evaluate", 422),
+        ("POST", "/api/v1/events/batch", 422),
+        ("POST", "/api/v1/exposures/batch", 422),
+        # Seed 003 answers every invalid request with 400.
+        ("POST", "/api/experiments", 400),
+        ("PATCH", "/api/experiments", 400),
+    ],
+)
+@pytest.mark.parametrize("raw", ['{"a":', "\xff\xfe", "[1, 2"])
+def test_a_body_that_is_not_json_gets_one_answer_everywhere(
+    client: TestClient, method: str, path: str, status: int, raw: str
+) -> None:
+    """Undecodable JSON used to be a 400 on some seed 000/001 routes and a 422 on others."""
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    for headers in (JSON, {}):  # without a Content-Type, a body is taken for JSON
+        response = client.request(method, path, content=raw.encode("latin-1"), headers=headers)
+        assert_refused(response, status, "invalid_json", "not valid JSON")
+        (detail,) = response.json()["details"]
+        assert detail["type"] == "json_invalid"
+        assert detail["loc"][0] == "body"

@@ -27,7 +27,7 @@ from splitlab.api.schemas import (
     settings_changes,
 )
 from splitlab.config import Settings
-from splitlab.errors import BadRequest, ValidationFailed
+from splitlab.errors import InvalidJson, ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.model import ExperimentStatus
 from splitlab.experiments.schemas import (
@@ -147,8 +147,8 @@ async def json_body(request: Request) -> Any:
         return {}
     try:
         return await request.json()
-    except ValueError:
-        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
+    except (ValueError, RecursionError) as error:
+        raise InvalidJson.of(error) from None
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
@@ -158,7 +158,7 @@ EitherShape = ExperimentRead | legacy.LegacyExperiment
 
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise BadRequest("Request body must be a JSON object", code="invalid_json")
+        raise InvalidJson.not_an_object()
     return body
 
 
@@ -306,7 +306,7 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
 def create_workspace_experiment(
     session: SessionDep, principal: Writer, settings: SettingsDep, body: JsonBody
 ) -> legacy.LegacyExperiment:
-    return legacy.create(session, settings, principal, _object(body))
+    return legacy.create(session, settings, principal, body)
 
 
 @router.post(
@@ -368,7 +368,7 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
 def patch_experiment_status(
     session: SessionDep, principal: Writer, settings: SettingsDep, body: JsonBody
 ) -> legacy.LegacyExperiment:
-    return legacy.change_status(session, settings, principal, _object(body))
+    return legacy.change_status(session, settings, principal, body)
 
 
 @router.get("/stats", response_model=ExperimentStatsRead, responses=ERRORS)

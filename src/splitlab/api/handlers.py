@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from splitlab.errors import AppError, BadRequest
+from splitlab.errors import AppError, BadRequest, InvalidJson
 from splitlab.storage.errors import unexpected_answer
 
 _HTTP_CODES = {
@@ -83,8 +84,21 @@ async def app_error(_: Request, exc: Exception) -> JSONResponse:
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = clean_errors(exc.errors())
+    if errors and all(e.get("type") == "json_invalid" for e in errors):
+        # A body that does not parse: the one answer every route gives it (``InvalidJson``).
+        loc = errors[0].get("loc", ["body"])
+        failure = InvalidJson.of(_decode_error(loc))
+        return JSONResponse(failure.to_body(), status_code=failure.status_code)
     body = {"error": summarise(errors), "code": "validation_error", "details": errors}
     return JSONResponse(body, status_code=422)
+
+
+def _decode_error(loc: Any) -> ValueError:
+    """FastAPI's json_invalid error as the parser's: it says only where parsing stopped."""
+    position = loc[1] if isinstance(loc, list | tuple) and len(loc) > 1 else None
+    if isinstance(position, int):
+        return json.JSONDecodeError("JSON decode error", "", position)
+    return ValueError("JSON decode error")
 
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:

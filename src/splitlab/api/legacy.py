@@ -29,7 +29,7 @@ from splitlab.api.handlers import bad_request_from
 from splitlab.api.schemas import JsonObject
 from splitlab.auth.service import Principal
 from splitlab.config import Settings
-from splitlab.errors import BadRequest, NotFound, ValidationFailed
+from splitlab.errors import BadRequest, InvalidJson, NotFound, ValidationFailed
 from splitlab.experiments import service
 from splitlab.experiments.errors import ExperimentNotFound
 from splitlab.experiments.model import (
@@ -272,8 +272,10 @@ def _seed_003_errors(call: Callable[P, R]) -> Callable[P, R]:
 
 @_seed_003_errors
 def create(
-    session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
+    session: Session, settings: Settings, principal: Principal, body: Any
 ) -> LegacyExperiment:
+    if not isinstance(body, dict):
+        raise InvalidJson.not_an_object()
     if not body.get("workspaceId"):
         raise workspace_required("body")
     if not body.get("name"):
@@ -320,8 +322,10 @@ def create(
 
 @_seed_003_errors
 def change_status(
-    session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
+    session: Session, settings: Settings, principal: Principal, body: Any
 ) -> LegacyExperiment:
+    if not isinstance(body, dict):
+        raise InvalidJson.not_an_object()
     if body.get("id") in (None, ""):
         raise BadRequest("id is required", code="validation_error")
     if not body.get("status"):

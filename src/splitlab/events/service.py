@@ -13,7 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from splitlab.assignment import repository as assignments
-from splitlab.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from splitlab.errors import (
+    Conflict,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from splitlab.events import repository
 from splitlab.events.schemas import MAX_ID, CheckedEvent, EventIn, fast_batch
 from splitlab.experiments import service as experiments
@@ -129,17 +135,15 @@ def _validate(
 
 
 def batch_items(body: bytes, field: str) -> list[Any]:
-    """The ``field`` list of a batch body (``{"events": [...]}``), as JSON; 400 if it is not
+    """The ``field`` list of a batch body (``{"events": [...]}``), as JSON; 422 if it is not
     one. Shared by the event and exposure batches."""
     try:
         data = json.loads(body)
-    except RecursionError:  # valid JSON, but nested deeper than any batch can be parsed
-        raise BadRequest("Request body is nested too deeply", code="invalid_json") from None
-    except ValueError:
-        raise BadRequest("Request body is not valid JSON", code="invalid_json") from None
+    except (ValueError, RecursionError) as error:  # too deep: valid JSON, but not for us
+        raise InvalidJson.of(error) from None
     items = data.get(field) if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise BadRequest(f'Body must be {{"{field}": [...]}}', code="invalid_batch")
+        raise InvalidJson.not_an_object(f'{{"{field}": [...]}}')
     return items
 
 

@@ -209,8 +209,10 @@ class Guard:
         if body and is_json(scope, when_absent=True) and not _PER_ITEM_BATCHES.fullmatch(path):
             # Hostile JSON (runtime.screen): every management body parsed strictly; the hot
             # routes and assignment batches only when a tell-tale byte sequence is there.
+            # (A body without a Content-Type is taken for JSON: screened whole wherever it goes.)
             hot = matched is not None or limit == BATCH_BODY_LIMIT
-            refusal = screen(body) if not hot or suspicious(body) else None
+            declared = is_json(scope, when_absent=False)
+            refusal = screen(body) if not (hot and declared) or suspicious(body) else None
             if refusal is not None:
                 if _seed003(path, body):
                     # Seed 003 answers every invalid request with 400.

@@ -28,7 +28,7 @@ import math
 import re
 from typing import Any
 
-from splitlab.errors import AppError, ValidationFailed
+from splitlab.errors import AppError, InvalidJson, ValidationFailed
 
 #: Deeper than this is refused; Splitlab's own documents nest a handful of levels, and event
 #: properties at most 32 (``events.schemas.MAX_DEPTH``) inside a batch.
@@ -63,15 +63,15 @@ def suspicious(body: bytes) -> bool:
 
 
 def screen(body: bytes) -> AppError | None:
-    """The error a JSON body deserves, or None (valid, or not JSON at all: the route's call)."""
+    """The error a JSON body deserves (``InvalidJson`` if it does not parse), or None."""
     try:
         document = json.loads(body, object_pairs_hook=_no_duplicates)
     except _Duplicate as duplicate:
         return _refused([duplicate.key], "duplicate key in a JSON object")
     except RecursionError:
         return _refused([], _TOO_DEEP)
-    except ValueError:
-        return None
+    except ValueError as error:
+        return InvalidJson.of(error)
     return _check_values(document)
 
 
