@@ -55,7 +55,12 @@ def _bootstrap(
         if settings.demo and populate_demo:
             from splitlab import demo
 
-            demo.populate(session, workspace)
+            if not demo.populate(session, workspace):
+                log.warning(
+                    "demo mode: workspace %r already has experiments, so no demo data was added "
+                    "(start on an empty database for the sample experiments)",
+                    workspace.key,
+                )
         if settings.admin_token is not None:
             current = auth.ensure_static_token(
                 session,

@@ -6,6 +6,7 @@ import os
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from splitlab import remote_cli
 from splitlab.auth import service as auth
@@ -39,7 +40,15 @@ def _settings(database_url: str | None, **overrides: object) -> Settings:
         os.environ[f"SPLITLAB_{name.upper()}"] = (
             str(value).lower() if isinstance(value, bool) else str(value)
         )
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SPLITLAB_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        typer.secho(f"Invalid configuration: {problems}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def _migrated(settings: Settings) -> Database:

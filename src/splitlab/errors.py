@@ -108,7 +108,9 @@ class InvalidJson(ValidationFailed):
                 details=[{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}],
             )
         position = getattr(error, "pos", getattr(error, "start", None))
-        reason = getattr(error, "msg", None) or getattr(error, "reason", None) or "not JSON"
+        reason = (
+            getattr(error, "msg", None) or getattr(error, "reason", None) or str(error or "")
+        ) or "not JSON"
         where = f" at position {position}" if position is not None else ""
         return cls(
             f"Request body is not valid JSON ({reason}{where})",

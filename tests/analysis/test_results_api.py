@@ -375,9 +375,12 @@ def test_a_concluded_experiment_is_never_told_to_keep_running(client: TestClient
         "/api/experiments/checkout-test/conclude", json={"winning_variant": "treatment"}
     )
     assert concluded.status_code == 200
-    after = client.get("/api/experiments/checkout-test/results").json()["recommendation"]
+    results = client.get("/api/experiments/checkout-test/results").json()
+    after = results["recommendation"]
     assert after.startswith("Completed with treatment as the winner. What the data showed: ")
     assert "Keep running" not in after
+    # The results name the winner that was decided, as the sentence does.
+    assert results["winning_variant"] == "treatment"
 
     assert (
         client.post("/api/experiments/", json=experiment_body(key="empty", name="E")).status_code
@@ -385,6 +388,7 @@ def test_a_concluded_experiment_is_never_told_to_keep_running(client: TestClient
     )
     client.post("/api/experiments/empty/start")
     client.post("/api/experiments/empty/conclude", json={})
+    assert client.get("/api/experiments/empty/results").json()["winning_variant"] is None
     empty = client.get("/api/experiments/empty/results").json()["recommendation"]
     assert (
         empty == "Completed without a winner. What the data showed: No users have been exposed yet."

@@ -217,16 +217,54 @@ def test_a_batch_too_deep_to_parse_says_so(client: TestClient, path: str) -> Non
         ("PATCH", "/api/experiments", 400),
     ],
 )
-@pytest.mark.parametrize("raw", ['{"a":', "\xff\xfe", "[1, 2"])
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ('{"a":', "not valid JSON"),
+        ("\xff\xfe", "not valid JSON"),
+        ('{"user_id": "\xff"}', "not valid JSON"),  # JSON in shape, but not UTF-8
+        ("[1, 2", "not valid JSON"),
+        ("[]", "must be"),  # JSON, but not the object the route takes
+        ('"x"', "must be"),
+    ],
+)
 def test_a_body_that_is_not_json_gets_one_answer_everywhere(
-    client: TestClient, method: str, path: str, status: int, raw: str
+    client: TestClient, method: str, path: str, status: int, raw: str, words: str
 ) -> None:
-    """Undecodable JSON used to be a 400 on some seed 000/001 routes and a 422 on others."""
+    """Undecodable JSON used to be a 400 on some seed 000/001 routes and a 422 on others, and
+    a body of the wrong JSON type a validation_error on some and invalid_json on others."""
     client.post("/api/experiments/", json=experiment_body())
     client.post(f"/api/experiments/{KEY}/start")
     for headers in (JSON, {}):  # without a Content-Type, a body is taken for JSON
         response = client.request(method, path, content=raw.encode("latin-1"), headers=headers)
-        assert_refused(response, status, "invalid_json", "not valid JSON")
+        assert_refused(response, status, "invalid_json", words)
         (detail,) = response.json()["details"]
         assert detail["type"] == "json_invalid"
         assert detail["loc"][0] == "body"
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        (f"/api/experiments/{KEY}/assignments", '{"user_id": "a", "user_id": "b"}'),
+        (
+            f"/api/experiments/{KEY}/assignments",
+            '{"user_id": "a", "user_attributes": {"role": "x", "role": "admin"}}',
+        ),
+        (
+            f"/api/experiments/{KEY}/assignments/batch",
+            '{"users": [{"user_id": "a", "user_id": "b"}]}',
+        ),
+        ("/api/v1/evaluate", '{"user_id": "a", "user_id": "b"}'),
+    ],
+)
+def test_duplicate_keys_are_refused_on_the_hot_routes_too(
+    client: TestClient, db: Database, path: str, raw: str
+) -> None:
+    """The fast path's own parser keeps the last of duplicate keys; its small bodies are now
+    screened whole, as every other route's are."""
+    client.post("/api/experiments/", json=experiment_body())
+    client.post(f"/api/experiments/{KEY}/start")
+    response = send(client, "POST", path, raw)
+    assert_refused(response, 422, "validation_error", "duplicate key")
+    assert count(db, Exposure) == 0

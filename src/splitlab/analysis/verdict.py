@@ -128,7 +128,12 @@ def decide_verdict(
             showed = showed.removeprefix(instruction)
             break
     showed = re.sub(r"[:;,]? ?(start it and )?send traffic\.?$", ".", showed)
-    return dataclasses.replace(verdict, recommendation=f"{decided}. What the data showed: {showed}")
+    # The results name the winner that was decided (the data's own verdict is in the sentence).
+    return dataclasses.replace(
+        verdict,
+        winner=experiment.winning_variant if experiment.status == "completed" else None,
+        recommendation=f"{decided}. What the data showed: {showed}",
+    )
 
 
 def _decide(

@@ -84,6 +84,15 @@ async def app_error(_: Request, exc: Exception) -> JSONResponse:
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = clean_errors(exc.errors())
+    if (
+        len(errors) == 1
+        and tuple(errors[0].get("loc", ())) == ("body",)
+        and errors[0].get("type")
+        in ("model_attributes_type", "dict_type", "list_type", "model_type")
+    ):
+        # The body parsed, but is not the object (or list) the route takes: ``[]``, ``"x"``.
+        failure = InvalidJson.not_an_object()
+        return JSONResponse(failure.to_body(), status_code=failure.status_code)
     if errors and all(e.get("type") == "json_invalid" for e in errors):
         # A body that does not parse: the one answer every route gives it (``InvalidJson``).
         loc = errors[0].get("loc", ["body"])
@@ -103,6 +112,11 @@ def _decode_error(loc: Any) -> ValueError:
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8): the one
+        # answer every route gives a body that is not JSON.
+        failure = InvalidJson.of(ValueError("not UTF-8 text"))
+        return JSONResponse(failure.to_body(), status_code=failure.status_code)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return JSONResponse(
