@@ -179,3 +179,43 @@ def test_the_settings_are_read_back_edited_and_validated(client: TestClient) -> 
         response = client.put(url, json={"config": bad})
         assert response.status_code == 422, bad
         assert response.json()["code"] == "validation_error"
+
+
+def test_a_prior_too_narrow_to_compute_is_refused(client: TestClient) -> None:
+    """1e-170 squared is 0: the results would have no prior to use (a 500, found in review)."""
+    _experiment(client, [("purchase", "primary")])
+    response = client.put(f"/api/experiments/{KEY}", json={"config": {"prior_stddev": 1e-170}})
+    assert response.status_code == 422
+    assert _results(client)["metrics"][0]["name"] == "purchase"
+
+
+def test_an_mde_too_small_for_the_metric_s_spread_gives_no_estimate_not_a_500(
+    client: TestClient,
+) -> None:
+    """Found in review: a tiny positive control mean beside a large spread made the sample-size
+    estimate raise, and the results (and the dashboard's list) answer 500."""
+    _experiment(client, [], cuped=False)
+    body = {"name": "profit", "event_type": "order", "kind": "numeric"}
+    client.post(f"/api/experiments/{KEY}/metric-definitions", json=body)
+    batch = client.post(
+        f"/api/experiments/{KEY}/assignments/batch",
+        json={"users": [{"user_id": f"u{i}"} for i in range(40)]},
+    ).json()["assignments"]
+    # Per variant, users alternate between a gain and a loss: the control's mean is a hair
+    # above 0 (1e-7 a user) beside a spread of 100.
+    values = {"control": (100.0, -99.9999998), "a": (101.0, -99.0), "b": (101.0, -99.0)}
+    seen = dict.fromkeys(values, 0)
+    events = []
+    for a in batch:
+        variant = a["variant_key"]
+        value = values[variant][seen[variant] % 2]
+        seen[variant] += 1
+        events.append(
+            {"user_id": a["user_id"], "event_type": "order", "properties": {"value": value}}
+        )
+    if seen["control"] % 2:  # an even number of control users, or the mean is not tiny
+        events.pop(next(i for i, e in enumerate(events) if batch[i]["variant_key"] == "control"))
+    assert client.post("/api/v1/events/batch", json={"events": events}).status_code == 200
+    results = _results(client)
+    assert results["sample_size"] is None
+    assert results["recommendation"]

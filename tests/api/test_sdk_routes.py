@@ -603,3 +603,19 @@ def test_head_answers_like_get_without_a_body(client: TestClient) -> None:
     refused = client.head("/api/v1/experiments/", headers={"Authorization": "Bearer nope"})
     assert (refused.status_code, refused.content) == (401, b"")
     assert client.head("/api/v1/events/batch").status_code == 405
+
+
+def test_head_records_nothing_and_is_labelled_by_its_route(client: TestClient) -> None:
+    """Found in review: a HEAD of a user's assignment recorded it (a GET may; a HEAD is safe),
+    and every HEAD was labelled route="unmatched" in /metrics."""
+    running(client)
+    path = f"/api/experiments/{KEY}/assignments/never-seen"
+    assert client.head(path).status_code == 200
+    history = client.get(f"/api/experiments/{KEY}/results").json()
+    assert history["total_users"] == 0
+    metrics = client.get("/metrics").text
+    assert 'method="HEAD",route="/api/experiments/{key}/assignments/{user_id:path}"' in metrics
+    assert 'method="HEAD",route="unmatched"' not in metrics
+    # The GET still records, as before.
+    assert client.get(path).status_code == 200
+    assert client.get(f"/api/experiments/{KEY}/results").json()["total_users"] == 1

@@ -48,12 +48,21 @@ def test_zero_variance_in_both_arms_is_reported():
 def test_zero_variance_in_one_arm_is_still_testable():
     result = welch_test(SampleStats.from_values([2.0] * 5), NORMAL)
 
-    # The absolute test stands; the relative lift's delta-method interval would have zero width
-    # for the constant arm's part, so the status says the relative spread is not estimable.
-    assert result.status is Status.DEGENERATE_VARIANT
+    # A constant control still leaves the ratio a spread (the treatment's): everything stands.
+    assert result.status is Status.OK
     assert 0 < result.p_value < 1
-    assert math.isfinite(result.relative_lift)
-    assert math.isnan(result.relative_ci[0])
+    assert math.isfinite(result.relative_ci[0])
+
+
+def test_a_constant_arm_that_is_not_zero_keeps_its_relative_figures():
+    """All converted (100 %) is constant too, but the ratio keeps the control's spread."""
+    from splitlab.stats import analyse
+
+    result = analyse(SampleStats.binomial(100, 50), [SampleStats.binomial(100, 100)])
+    (comparison,) = result.comparisons
+    assert comparison.status is Status.OK
+    assert all(math.isfinite(x) for x in comparison.relative_ci)
+    assert 0.5 < comparison.chance_to_beat_control <= 1.0
 
 
 def test_a_treatment_without_conversions_is_not_a_certain_loss_b2():

@@ -321,15 +321,20 @@ def _sample_size(
     active = [v for v in ordered.variants if v.allocation > 0]
     if ordered.control not in active or len(active) < 2:
         return None
-    estimate = sample_size(
-        baseline_mean=control.mean,
-        baseline_variance=control.variance,
-        mde=experiment.minimum_detectable_effect,
-        alpha=1 - experiment.confidence_level,
-        n_variants=len(active),
-        weights=[v.allocation for v in active],
-        sequential_tuning=_tuning(experiment) if experiment.sequential_testing else None,
-    )
+    try:
+        estimate = sample_size(
+            baseline_mean=control.mean,
+            baseline_variance=control.variance,
+            mde=experiment.minimum_detectable_effect,
+            alpha=1 - experiment.confidence_level,
+            n_variants=len(active),
+            weights=[v.allocation for v in active],
+            sequential_tuning=_tuning(experiment) if experiment.sequential_testing else None,
+        )
+    except ValueError:
+        # The MDE is too small beside this metric's spread for any experiment to detect: no
+        # estimate, as for a metric that cannot be planned.
+        return None
     if estimate.status.value != "ok":
         return None
     per_variant = {v.key: 0 for v in ordered.variants} | dict(

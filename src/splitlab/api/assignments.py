@@ -12,8 +12,7 @@ from splitlab.api.deps import Reader, WorkspaceDep, Writer
 from splitlab.api.experiments import ERRORS
 from splitlab.assignment.schemas import AssignBody, BatchBody
 from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest, check_batch
-from splitlab.auth.tokens import Scope
-from splitlab.runtime.hotpath import assign_on_hot_path
+from splitlab.runtime.hotpath import assign_on_hot_path, records_on_read
 
 router = APIRouter(prefix="/api/experiments", tags=["assignments"])
 
@@ -83,7 +82,7 @@ async def get_assignment(
 ) -> AssignmentRead:
     """The user's assignment: their sticky variant, or a fresh evaluation on stored properties
     (recorded as their exposure; a readonly token records nothing)."""
-    record = principal.can(Scope.EXPERIMENT)
+    record = records_on_read(principal, request.scope)
     (assignment,) = await assign_on_hot_path(
         request.app.state, workspace, key, [AssignmentRequest(user_id)], record=record
     )

@@ -73,7 +73,7 @@ class ExperimentSettings(BaseModel):
     )
     prior_stddev: float | None = Field(
         default=0.3,
-        gt=0,
+        ge=1e-6,
         le=100,
         description="Bayesian prior: standard deviation of the relative lift; null = flat prior",
     )
@@ -116,7 +116,7 @@ class SettingsChanges(BaseModel):
     planned_sample_size: int | None = Field(default=None, ge=2, le=MAX_INT)
     sequential_tuning: float | None = Field(default=None, gt=0, le=1e12)
     prior_mean: float | None = Field(default=None, ge=-10, le=10)
-    prior_stddev: float | None = Field(default=None, gt=0, le=100)
+    prior_stddev: float | None = Field(default=None, ge=1e-6, le=100)
 
     def sent(self) -> dict[str, Any]:
         """The settings the client sent, by name."""

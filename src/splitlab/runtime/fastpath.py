@@ -38,7 +38,7 @@ from splitlab.assignment.service import Assignment, AssignmentRequest, check_bat
 from splitlab.auth.service import Principal
 from splitlab.auth.tokens import Scope as TokenScope
 from splitlab.errors import AppError, PermissionDenied
-from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs
+from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs, records_on_read
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.errors import unexpected_answer
 from splitlab.storage.models import Workspace
@@ -156,7 +156,7 @@ async def _get_assignment(call: Call, *, v1_shape: bool, ref: str) -> tuple[int,
     call.require(TokenScope.READONLY)
     user_id = _path_user_id(call)
     workspace = await call.workspace()
-    record = call.principal.can(TokenScope.EXPERIMENT)
+    record = records_on_read(call.principal, call.scope)
     (a,) = await assign_on_hot_path(
         call.state, workspace, call.params[ref], [AssignmentRequest(user_id)], record=record
     )

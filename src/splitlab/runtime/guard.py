@@ -38,6 +38,7 @@ from splitlab.errors import (
     ValidationFailed,
 )
 from splitlab.runtime.fastpath import FastPath, is_json
+from splitlab.runtime.hotpath import HEAD_REQUEST
 from splitlab.runtime.plane import ControlPlane
 from splitlab.runtime.screen import screen, suspicious
 
@@ -114,9 +115,19 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "HEAD":
-            # Every GET answers HEAD too (RFC 9110 §9.3.2): the same status and headers, no body.
-            scope, send = {**scope, "method": "GET"}, _without_body(send)
+        head = scope["method"] == "HEAD"
+        if head:
+            # Every GET answers HEAD too (RFC 9110 §9.3.2): the same status and headers, no body,
+            # and nothing a GET may record (``runtime.hotpath.records_on_read``). In place, so
+            # that the route label reaches the metrics middleware; the method is put back after.
+            scope["method"], scope[HEAD_REQUEST], send = "GET", True, _without_body(send)
+        try:
+            await self._admit(scope, receive, send)
+        finally:
+            if head:
+                scope["method"] = "HEAD"
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if self.in_flight >= self.max_in_flight and path != "/health":
             self.refused += 1

@@ -6,16 +6,30 @@ front door's fast path (``runtime.fastpath``), which answer the same requests al
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from splitlab.assignment.config import AssignmentConfig
 from splitlab.assignment.service import Assigner, Assignment, AssignmentRequest
+from splitlab.auth.service import Principal
+from splitlab.auth.tokens import Scope
 from splitlab.runtime.committer import GroupCommitter
 from splitlab.runtime.gates import Gates
 from splitlab.runtime.plane import ControlPlane
 from splitlab.storage.engine import Database
 from splitlab.storage.models import Workspace
+
+#: Set by the front door in the scope of a HEAD request, which it serves as its GET.
+HEAD_REQUEST = "splitlab.head"
+
+
+def records_on_read(principal: Principal, scope: Mapping[str, Any]) -> bool:
+    """Whether a read of a user's assignment records it as their exposure: for a caller who may
+    write (a readonly token records nothing), and never for a HEAD (a safe method)."""
+    return principal.can(Scope.EXPERIMENT) and not scope.get(HEAD_REQUEST, False)
 
 
 async def assign_on_hot_path(

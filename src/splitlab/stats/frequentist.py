@@ -197,7 +197,11 @@ def compare_moments(
         relative_variance = vt / (mc**2 * nt) + vc * mt**2 / (mc**4 * nc)
         # A control mean so close to 0 that the ratio's variance overflows counts as 0.
         status = _status(
-            np.where(np.isfinite(relative_variance), mc, 0.0), nc, nt, se, (vc == 0) | (vt == 0)
+            np.where(np.isfinite(relative_variance), mc, 0.0),
+            nc,
+            nt,
+            se,
+            ~(relative_variance > 0),
         )
         valid = np.isin(status, [s.value for s in Status if s.has_absolute])
         relative_ok = status == Status.OK.value

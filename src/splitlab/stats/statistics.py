@@ -40,9 +40,9 @@ class Status(StrEnum):
 
     ``non_positive_control_mean`` means only the relative lift is undefined (control mean zero,
     negative, or too close to zero to divide by); absolute results are still reported.
-    ``degenerate_variant``: one variant's values are all equal (no conversions yet, say), so the
-    delta method gives the relative lift a zero-width interval; its interval and the Bayesian
-    figures (which rest on it) are left out, the absolute results are still reported.
+    ``degenerate_variant``: the delta method gives the relative lift no spread at all (a treatment
+    without a single conversion, or both variants constant), so its interval and the Bayesian
+    figures (which rest on it) are left out; the absolute results are still reported.
     """
 
     OK = "ok"

@@ -15,8 +15,7 @@ from splitlab.api.v1.common import ERRORS, Limit, Skip, set_total
 from splitlab.assignment import service
 from splitlab.assignment.schemas import AssignmentCreate, BatchCreate, EvaluateBody
 from splitlab.assignment.service import AssignmentRequest, check_batch
-from splitlab.auth.tokens import Scope
-from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs
+from splitlab.runtime.hotpath import assign_on_hot_path, assign_pairs, records_on_read
 from splitlab.runtime.unit_of_work import SessionDep
 
 router = APIRouter(tags=["v1: assignments"])
@@ -63,7 +62,7 @@ async def get_user_assignment(
 ) -> AssignmentReadV1:
     """The user's variant: sticky if assigned before, else evaluated and its exposure recorded.
     A readonly token records nothing: it gets the stored variant, or the one the user would get."""
-    record = principal.can(Scope.EXPERIMENT)
+    record = records_on_read(principal, request.scope)
     (assignment,) = await assign_on_hot_path(
         request.app.state, workspace, experiment_id, [AssignmentRequest(user_id)], record=record
     )
