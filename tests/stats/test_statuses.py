@@ -145,3 +145,15 @@ def test_achieved_power_with_one_unit_is_insufficient_data():
     result = achieved_power(SampleStats.from_values([1.0]), NORMAL, mde=0.1)
 
     assert result.status is Status.INSUFFICIENT_DATA
+
+
+def test_a_spread_too_small_to_invert_is_degenerate_not_nan():
+    """Found by the property test: a treatment mean of 1.3e-154 leaves the ratio a subnormal
+    variance, whose inverse overflows: the Bayesian figures came out NaN under status ok."""
+    from splitlab.stats import analyse
+
+    control = SampleStats.from_values([1.0, 2.0, 3.0])
+    treatment = SampleStats.from_values([1.293460095071179e-154] * 3)
+    (comparison,) = analyse(control, [treatment]).comparisons
+    assert comparison.status is Status.DEGENERATE_VARIANT
+    assert 0.0 <= comparison.p_value <= 1.0

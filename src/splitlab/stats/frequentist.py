@@ -201,7 +201,8 @@ def compare_moments(
             nc,
             nt,
             se,
-            ~(relative_variance > 0),
+            # No spread, or one too small to invert (a subnormal: 1/V overflows in the posterior).
+            ~(relative_variance >= np.finfo(np.float64).tiny),
         )
         valid = np.isin(status, [s.value for s in Status if s.has_absolute])
         relative_ok = status == Status.OK.value
