@@ -108,9 +108,12 @@ class InvalidJson(ValidationFailed):
                 details=[{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}],
             )
         position = getattr(error, "pos", getattr(error, "start", None))
-        reason = (
-            getattr(error, "msg", None) or getattr(error, "reason", None) or str(error or "")
-        ) or "not JSON"
+        reason = getattr(error, "msg", None) or getattr(error, "reason", None) or str(error or "")
+        return cls.at(reason or "not JSON", position)
+
+    @classmethod
+    def at(cls, reason: str, position: int | None = None) -> InvalidJson:
+        """Why the body does not parse, and where parsing stopped (when known)."""
         where = f" at position {position}" if position is not None else ""
         return cls(
             f"Request body is not valid JSON ({reason}{where})",

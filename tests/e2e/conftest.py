@@ -140,6 +140,12 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Se
 
 
 @pytest.fixture(scope="module")
+def anonymous_server(serve: Callable[..., Server]) -> Server:
+    """Seed 000's and 003's documented mode: requests without a token are let in."""
+    return serve(env={"SPLITLAB_ANONYMOUS_ACCESS": "experiment"})
+
+
+@pytest.fixture(scope="module")
 def admin_server(serve: Callable[..., Server]) -> Server:
     return serve(env={"SPLITLAB_ADMIN_TOKEN": ADMIN})
 

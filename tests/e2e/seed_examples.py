@@ -330,3 +330,8 @@ def cases(examples: Iterable[Example]) -> list[Any]:
         marks = [pytest.mark.xfail(strict=True, reason=example.xfail)] if example.xfail else []
         params.append(pytest.param(example, id=example.id, marks=marks))
     return params
+
+
+def no_token(response: httpx.Response, run: Run) -> None:
+    """For ``run_examples(every=...)``: the documents without authentication send no token."""
+    assert "authorization" not in response.request.headers

@@ -16,7 +16,6 @@ servers configured by the bare ``REDIS_URL``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,6 +36,7 @@ from tests.e2e.seed_examples import (
     Run,
     Timestamp,
     cases,
+    no_token,
     report,
     run_examples,
 )
@@ -353,15 +353,6 @@ EXAMPLES = [
         },
     ),
 ]
-
-
-def no_token(response: httpx.Response, run: Run) -> None:
-    assert "authorization" not in response.request.headers
-
-
-@pytest.fixture(scope="module")
-def anonymous_server(serve: Callable[..., Server]) -> Server:
-    return serve(env={"SPLITLAB_ANONYMOUS_ACCESS": "experiment"})
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ named by its id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from tests.e2e.seed_examples import (
     Run,
     Timestamp,
     cases,
+    no_token,
     report,
     run_examples,
 )
@@ -526,15 +526,6 @@ EXAMPLES = [
         check=sorted_and_paged,
     ),
 ]
-
-
-def no_token(response: httpx.Response, run: Run) -> None:
-    assert "authorization" not in response.request.headers
-
-
-@pytest.fixture(scope="module")
-def anonymous_server(serve: Callable[..., Server]) -> Server:
-    return serve(env={"SPLITLAB_ANONYMOUS_ACCESS": "experiment"})
 
 
 @pytest.fixture(scope="module")

@@ -144,6 +144,8 @@ def _adjust_families(experiment: Experiment, results: list[MetricResult]) -> lis
     alpha = 1 - experiment.confidence_level
     method = cast(Correction, experiment.correction)
     adjusted: dict[tuple[int, int], float] = {}
+    #: Tests in each family: the comparisons with a p-value (the others are left out of it).
+    sizes: dict[str, int] = {}
     for role in _FAMILIES:
         members = [
             (m, c)
@@ -152,11 +154,12 @@ def _adjust_families(experiment: Experiment, results: list[MetricResult]) -> lis
             for c in range(len(metric.comparisons))
         ]
         raw = [results[m].comparisons[c].p_value for m, c in members]
-        values = adjust_p_values([math.nan if p is None else p for p in raw], method)
+        tested = [math.nan if p is None else p for p in raw]
+        values = adjust_p_values(tested, method)
         adjusted.update(zip(members, (float(v) for v in values), strict=True))
+        sizes[role] = sum(not math.isnan(p) for p in tested)
     out = []
     for m, metric in enumerate(results):
-        size = sum(1 for (i, _), v in adjusted.items() if results[i].role == metric.role)
         comparisons = []
         for c, comparison in enumerate(metric.comparisons):
             p = adjusted.get((m, c), math.nan)
@@ -168,7 +171,8 @@ def _adjust_families(experiment: Experiment, results: list[MetricResult]) -> lis
                     }
                 )
             )
-        described = f"{method} across {_FAMILIES.get(metric.role, metric.role)} ({size} tests)"
+        family = _FAMILIES.get(metric.role, metric.role)
+        described = f"{method} across {family} ({sizes.get(metric.role, 0)} tests)"
         out.append(metric.model_copy(update={"comparisons": comparisons, "correction": described}))
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -91,23 +90,15 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         in ("model_attributes_type", "dict_type", "list_type", "model_type")
     ):
         # The body parsed, but is not the object (or list) the route takes: ``[]``, ``"x"``.
-        failure = InvalidJson.not_an_object()
-        return JSONResponse(failure.to_body(), status_code=failure.status_code)
+        return await app_error(_, InvalidJson.not_an_object())
     if errors and all(e.get("type") == "json_invalid" for e in errors):
         # A body that does not parse: the one answer every route gives it (``InvalidJson``).
+        # FastAPI says only where parsing stopped: ``loc`` is ``["body", position]``.
         loc = errors[0].get("loc", ["body"])
-        failure = InvalidJson.of(_decode_error(loc))
-        return JSONResponse(failure.to_body(), status_code=failure.status_code)
+        position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        return await app_error(_, InvalidJson.at("JSON decode error", position))
     body = {"error": summarise(errors), "code": "validation_error", "details": errors}
     return JSONResponse(body, status_code=422)
-
-
-def _decode_error(loc: Any) -> ValueError:
-    """FastAPI's json_invalid error as the parser's: it says only where parsing stopped."""
-    position = loc[1] if isinstance(loc, list | tuple) and len(loc) > 1 else None
-    if isinstance(position, int):
-        return json.JSONDecodeError("JSON decode error", "", position)
-    return ValueError("JSON decode error")
 
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -115,8 +106,7 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
         # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8): the one
         # answer every route gives a body that is not JSON.
-        failure = InvalidJson.of(ValueError("not UTF-8 text"))
-        return JSONResponse(failure.to_body(), status_code=failure.status_code)
+        return await app_error(_, InvalidJson.at("not UTF-8 text"))
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return JSONResponse(

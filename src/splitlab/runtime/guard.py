@@ -226,8 +226,8 @@ class Guard:
             # is there.
             # (A body without a Content-Type is taken for JSON: screened whole wherever it goes.)
             hot = matched is not None or limit == BATCH_BODY_LIMIT
-            declared = is_json(scope, when_absent=False)
-            whole = not (hot and declared) or len(body) <= SCREEN_WHOLE or suspicious(body)
+            typed = is_json(scope, when_absent=False)
+            whole = not (hot and typed) or len(body) <= SCREEN_WHOLE or suspicious(body)
             refusal = screen(body) if whole else None
             if refusal is not None:
                 if _seed003(path, body):
